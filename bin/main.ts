@@ -1,0 +1,89 @@
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { readFileSync } from "node:fs";
+import { ConfigError } from "./config.ts";
+import { helpText } from "./help.ts";
+import { settings } from "./settings.ts";
+import { runStart } from "./start.ts";
+import { runStatus } from "./status.ts";
+
+const version = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+
+/** A command line that cannot be run as written. */
+class UsageError extends Error {}
+
+const stringOption = { type: "string" } as const;
+
+const commands = {
+  start: {
+    options: {
+      ...Object.fromEntries(Object.values(settings).map((s) => [s.flag, stringOption])),
+      config: stringOption,
+    },
+    run: (values: Record<string, unknown>) => runStart({ flags: values as Record<string, string>, env: process.env, version }),
+  },
+  status: {
+    options: {
+      host: stringOption,
+      "grpc-port": stringOption,
+      config: stringOption,
+      json: { type: "boolean" },
+      "timeout-ms": stringOption,
+    },
+    run: (values: Record<string, unknown>) => runStatus({ flags: values, env: process.env }),
+  },
+} satisfies Record<string, { options: ParseArgsConfig["options"]; run: (v: Record<string, unknown>) => Promise<number> }>;
+
+function parse(argv: string[]): { command: keyof typeof commands; values: Record<string, unknown> } | "help" | "version" {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === "help" || first === "--help" || first === "-h") return "help";
+  if (first === "version" || first === "--version" || first === "-v") return "version";
+  if (!Object.hasOwn(commands, first)) {
+    throw new UsageError(first.startsWith("-") ? `unknown option ${first}` : `unknown command "${first}" (commands: start, status, help, version)`);
+  }
+  const command = first as keyof typeof commands;
+  if (rest.includes("--help") || rest.includes("-h")) return "help";
+  try {
+    const { values, positionals } = parseArgs({ args: rest, options: commands[command].options, strict: true, allowPositionals: true });
+    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}" for ${command}`);
+    return { command, values };
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    const e = err as { code?: string; message: string };
+    const opt = /'([^']+)'/.exec(e.message)?.[1] ?? "";
+    if (e.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") throw new UsageError(`unknown option ${opt.split(" ")[0]} for ${command}`);
+    if (e.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") throw new UsageError(`option ${opt.split(" ")[0] || "given"} needs a value`);
+    throw new UsageError(e.message);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`switchboard: ${err.message} (see switchboard --help)\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (parsed === "help") {
+    process.stdout.write(helpText(version));
+    return 0;
+  }
+  if (parsed === "version") {
+    process.stdout.write(`${version}\n`);
+    return 0;
+  }
+  try {
+    return await commands[parsed.command].run(parsed.values);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`switchboard: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,99 @@
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { ControlServiceService, ServingStatus, type ControlServiceServer } from "../../protos/index.ts";
+import { SwitchboardError } from "../errors.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import type { ControlPlane, NodeHealth } from "./control-plane.ts";
+import { unary } from "./unary.ts";
+
+export interface ControlServerOptions {
+  /** Address to bind; default `127.0.0.1`. */
+  readonly host?: string;
+  /** Port to bind; 0 picks a free one (see `ControlServer.port`). */
+  readonly port: number;
+  readonly plane: ControlPlane;
+  readonly logger: Logger;
+  /** How long `close()` lets running calls finish before cutting them; default 5000 ms. */
+  readonly closeGraceMs?: number;
+}
+
+export interface ControlServer {
+  readonly host: string;
+  /** The bound port (the real one when 0 was asked for). */
+  readonly port: number;
+  /** Stops accepting calls, lets running ones finish within the grace period. Idempotent. */
+  close(): Promise<void>;
+}
+
+const servingStatus: Record<NodeHealth, ServingStatus> = {
+  serving: ServingStatus.SERVING_STATUS_SERVING,
+  draining: ServingStatus.SERVING_STATUS_DRAINING,
+  not_serving: ServingStatus.SERVING_STATUS_NOT_SERVING,
+};
+
+function controlService(plane: ControlPlane, logger: Logger): ControlServiceServer {
+  const onInternal = (err: unknown) => logger.error({ err }, "control call failed");
+  return {
+    health: unary(() => ({ status: servingStatus[plane.health()], nodeId: plane.nodeInfo().nodeId }), onInternal),
+    getNodeInfo: unary(() => {
+      const info = plane.nodeInfo();
+      return {
+        nodeId: info.nodeId,
+        version: info.version,
+        mode: info.mode,
+        startedUnixMs: info.startedAtMs,
+        uptimeMs: info.uptimeMs,
+        listeners: info.listeners.map((l) => ({ ...l })),
+        dataDir: info.dataDir,
+        nodeVersion: process.version,
+        pid: process.pid,
+      };
+    }, onInternal),
+    listActivations: unary((req) => {
+      const counts = plane.activations({ type: req.type || undefined, sampleIds: req.sampleIds });
+      return {
+        groups: counts.groups.map((g) => ({ type: g.type, count: g.count, sampleIds: [...g.sampleIds] })),
+        total: counts.total,
+      };
+    }, onInternal),
+  };
+}
+
+/**
+ * Serves the `switchboard.v1.ControlService` over gRPC. Throws a
+ * `SwitchboardError("unavailable")` naming the address when the port cannot be bound
+ * (in use, not permitted).
+ */
+export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
+  const host = options.host ?? "127.0.0.1";
+  const server = new Server();
+  server.addService(ControlServiceService, controlService(options.plane, options.logger));
+  const address = host.includes(":") ? `[${host}]:${options.port}` : `${host}:${options.port}`;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => {
+      if (err) {
+        const inUse = /EADDRINUSE|address already in use/i.test(err.message);
+        reject(
+          new SwitchboardError(
+            "unavailable",
+            inUse ? `address ${address} is already in use` : `cannot listen on ${address}: ${err.message}`,
+            { cause: err },
+          ),
+        );
+      } else resolve(bound);
+    });
+  });
+  options.logger.info({ component: "grpc", host, port }, "control API listening");
+  let closing: Promise<void> | undefined;
+  return {
+    host,
+    port,
+    close: () =>
+      (closing ??= new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.forceShutdown(), options.closeGraceMs ?? 5000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      })),
+  };
+}

@@ -1,0 +1,12 @@
+export { ErrorCodes, isErrorCode, isSwitchboardError, SwitchboardError } from "./errors.ts";
+export type { ErrorCode, ErrorContext } from "./errors.ts";
+export { ManualClock, systemClock } from "./clock.ts";
+export type { Clock, TimerHandle } from "./clock.ts";
+export { createLogger } from "./telemetry/logger.ts";
+export type { Logger, LoggerOptions } from "./telemetry/logger.ts";
+export { startTelemetry, tracesExportRequested } from "./telemetry/telemetry.ts";
+export type { Telemetry, TelemetryOptions } from "./telemetry/telemetry.ts";
+export { startControlServer } from "./control/control-server.ts";
+export type { ControlServer, ControlServerOptions } from "./control/control-server.ts";
+export type { ActivationCounts, ControlPlane, ListenerInfo, NodeHealth, NodeInfo } from "./control/control-plane.ts";
+export { toServiceError, unary } from "./control/unary.ts";
