@@ -6,7 +6,7 @@ export async function run(): Promise<void> {
   const envelope: Envelope = {
     target: "session/acme:alice",
     method: "deliver",
-    payload: new Uint8Array(64).fill(7),
+    payload: Buffer.alloc(64, 7),
     messageId: "01JZ6Q4M8N3V2W5X7Y9Z0A1B2C",
     deadlineUnixMs: Date.now() + 5000,
     trace: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", tracestate: "" },
