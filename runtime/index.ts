@@ -10,3 +10,31 @@ export { startControlServer } from "./control/control-server.ts";
 export type { ControlServer, ControlServerOptions } from "./control/control-server.ts";
 export type { ActivationCounts, ControlPlane, ListenerInfo, NodeHealth, NodeInfo } from "./control/control-plane.ts";
 export { toServiceError, unary } from "./control/unary.ts";
+export { defineActor } from "./actor/actor-definition.ts";
+export type {
+  ActorContext,
+  ActorDefinition,
+  ActorRef,
+  ActorReminders,
+  ActorTimers,
+  CallOptions,
+  DedupeOptions,
+  Handler,
+  HandlerSpec,
+  Handlers,
+  MethodOptions,
+  ReminderOptions,
+  SendOptions,
+  TimerOptions,
+} from "./actor/actor-definition.ts";
+export { actorId, parseActorId } from "./actor/actor-id.ts";
+export type { ActorAddress } from "./actor/actor-id.ts";
+export { ActorRuntime } from "./actor/actor-runtime.ts";
+export type { ActivationSummary, ActorRuntimeOptions, ReminderScheduler, RuntimeStats } from "./actor/actor-runtime.ts";
+export { openEmbeddedStores } from "./embedded/embedded-stores.ts";
+export type { EmbeddedStores, EmbeddedStoresOptions } from "./embedded/embedded-stores.ts";
+export { ReminderService } from "./reminders/reminder-service.ts";
+export type { ReminderServiceOptions } from "./reminders/reminder-service.ts";
+export * from "./state/index.ts";
+export * from "./log/index.ts";
+export * from "./reminders/index.ts";
