@@ -1,8 +1,20 @@
 import { logVerbosity, setLogVerbosity } from "@grpc/grpc-js";
 import { accessSync, constants, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { createLogger, isSwitchboardError, startTelemetry, type ControlPlane, type ListenerInfo, type NodeHealth } from "../runtime/index.ts";
-import { startControlServer } from "../runtime/index.ts";
+import {
+  ActorRuntime,
+  createLogger,
+  createRuntimeControlPlane,
+  isSwitchboardError,
+  openEmbeddedStores,
+  ReminderService,
+  startControlServer,
+  startTelemetry,
+  systemClock,
+  type ControlServer,
+  type EmbeddedStores,
+  type ListenerInfo,
+} from "../runtime/index.ts";
 import { ConfigError, resolveSettings } from "./config.ts";
 
 export interface StartInput {
@@ -22,9 +34,16 @@ function prepareDataDir(dir: string): string {
   return path;
 }
 
+/** Prints one line for a failure the operator can fix, and gives the exit code. */
+function fail(line: string): number {
+  process.stderr.write(`switchboard: ${line}\n`);
+  return 1;
+}
+
 /**
  * `switchboard start`: wires one node and runs it until SIGINT or SIGTERM. Resolves
- * with the process exit code.
+ * with the process exit code. Shutdown runs in reverse: stop listening, drain the
+ * runtime (finish turns, persist, deactivate), close the stores, flush telemetry.
  */
 export async function runStart(input: StartInput): Promise<number> {
   const configFile = input.flags.config ?? (input.env.SWITCHBOARD_CONFIG || undefined);
@@ -39,53 +58,58 @@ export async function runStart(input: StartInput): Promise<number> {
   if (!input.env.GRPC_VERBOSITY) setLogVerbosity(logVerbosity.NONE);
   const log = logger.child({ component: "node" });
 
+  let stores: EmbeddedStores;
+  try {
+    stores = await openEmbeddedStores({ dataDir });
+  } catch (err) {
+    await telemetry.shutdown();
+    if (isSwitchboardError(err, "unavailable")) return fail(`--data-dir ${cfg.dataDir}: ${err.message}`);
+    throw err;
+  }
+  const reminders = new ReminderService({ table: stores.reminders, clock: systemClock, logger });
+  // Domain actor types (sessions, topics, agents) are registered here as they arrive.
+  const runtime = new ActorRuntime({ nodeId: cfg.nodeId, actors: [], stateStore: stores.state, reminders, logger });
+  await runtime.start();
+
   const startedAtMs = Date.now();
   const listeners: ListenerInfo[] = [];
-  let health: NodeHealth = "serving";
-  const plane: ControlPlane = {
-    health: () => health,
-    nodeInfo: () => ({
-      nodeId: cfg.nodeId,
-      version: input.version,
-      mode: "embedded",
-      startedAtMs,
-      uptimeMs: Date.now() - startedAtMs,
-      listeners,
-      dataDir,
-    }),
-    activations: () => ({ groups: [], total: 0 }),
+  const plane = createRuntimeControlPlane({
+    runtime,
+    nodeInfo: () => ({ nodeId: cfg.nodeId, version: input.version, mode: "embedded", startedAtMs, uptimeMs: Date.now() - startedAtMs, listeners, dataDir }),
+  });
+
+  const stopAll = async (control?: ControlServer) => {
+    await control?.close();
+    await runtime.shutdown();
+    plane.close();
+    await stores.close();
+    await telemetry.shutdown();
   };
 
-  let control;
+  let control: ControlServer;
   try {
     control = await startControlServer({ host: cfg.host, port: cfg.grpcPort, plane, logger });
   } catch (err) {
-    await telemetry.shutdown();
-    if (isSwitchboardError(err, "unavailable")) {
-      process.stderr.write(`switchboard: --grpc-port ${cfg.grpcPort}: ${err.message}\n`);
-      return 1;
-    }
+    await stopAll();
+    if (isSwitchboardError(err, "unavailable")) return fail(`--grpc-port ${cfg.grpcPort}: ${err.message}`);
     throw err;
   }
   listeners.push({ protocol: "grpc", host: control.host, port: control.port });
   log.info({ mode: "embedded", dataDir, listeners, telemetryExport: telemetry.exporting }, "node started");
 
-  const stopped = new Promise<string>((resolveStop) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      process.once(signal, () => {
-        log.warn({ signal }, "second signal: exiting at once");
+  const signal = await new Promise<string>((resolveStop) => {
+    const onSignal = (sig: NodeJS.Signals) => {
+      process.once(sig, () => {
+        log.warn({ signal: sig }, "second signal: exiting at once");
         process.exit(1);
       });
-      resolveStop(signal);
+      resolveStop(sig);
     };
     process.once("SIGINT", onSignal);
     process.once("SIGTERM", onSignal);
   });
-  const signal = await stopped;
-  health = "draining";
   log.info({ signal }, "stopping");
-  await control.close();
+  await stopAll(control);
   log.info("node stopped");
-  await telemetry.shutdown();
   return 0;
 }

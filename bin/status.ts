@@ -3,6 +3,7 @@ import {
   ControlServiceClient,
   ServingStatus,
   type GetNodeInfoResponse,
+  type GetRuntimeStatsResponse,
   type HealthResponse,
   type ListActivationsResponse,
 } from "../protos/index.ts";
@@ -28,7 +29,10 @@ const statusName: Record<number, string> = {
   [ServingStatus.SERVING_STATUS_NOT_SERVING]: "NOT SERVING",
 };
 
-export function formatStatus(health: HealthResponse, info: GetNodeInfoResponse, acts: ListActivationsResponse): string {
+const mb = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`;
+const ms = (v: number) => `${v.toFixed(1)} ms`;
+
+export function formatStatus(health: HealthResponse, info: GetNodeInfoResponse, acts: ListActivationsResponse, stats: GetRuntimeStatsResponse): string {
   const lines = [
     `Switchboard node ${info.nodeId} — ${statusName[health.status] ?? "UNKNOWN"}`,
     ...table([
@@ -37,7 +41,11 @@ export function formatStatus(health: HealthResponse, info: GetNodeInfoResponse, 
       ["uptime", formatDuration(info.uptimeMs)],
       ["data dir", info.dataDir],
       ["listeners", info.listeners.map((l) => `${l.protocol} ${l.host}:${l.port}`).join(", ")],
-      ["activations", String(acts.total)],
+      ["activations", `${acts.total} (mailboxes: ${stats.mailboxDepthTotal} waiting, fullest ${stats.mailboxDepthMax})`],
+      ["turns", `${stats.turnsTotal} total, ${stats.turnsPerSecond.toFixed(1)}/s, ${stats.turnsFailed} failed`],
+      ["refused", `${stats.mailboxRejectedTotal} mailbox full, ${stats.callCyclesRefusedTotal} call cycles, ${stats.deadlinesExpiredTotal} expired, ${stats.duplicatesDroppedTotal} duplicates`],
+      ["event loop", `lag p99 ${ms(stats.eventLoopLagP99Ms)}, max ${ms(stats.eventLoopLagMaxMs)}`],
+      ["memory", `heap ${mb(stats.heapUsedBytes)}, rss ${mb(stats.rssBytes)}`],
     ]).map((l) => "  " + l),
   ];
   if (acts.groups.length > 0) {
@@ -64,12 +72,13 @@ export async function runStatus(input: StatusInput): Promise<number> {
   const client = new ControlServiceClient(address, credentials.createInsecure());
   try {
     const deadline = Date.now() + timeoutMs;
-    const [health, info, acts] = await Promise.all([
+    const [health, info, acts, stats] = await Promise.all([
       call(client.health.bind(client), {}, deadline),
       call(client.getNodeInfo.bind(client), {}, deadline),
       call(client.listActivations.bind(client), { type: "", sampleIds: 0 }, deadline),
+      call(client.getRuntimeStats.bind(client), {}, deadline),
     ]);
-    process.stdout.write(f.json ? JSON.stringify({ health, info, activations: acts }, null, 2) + "\n" : formatStatus(health, info, acts));
+    process.stdout.write(f.json ? JSON.stringify({ health, info, activations: acts, stats }, null, 2) + "\n" : formatStatus(health, info, acts, stats));
     return health.status === ServingStatus.SERVING_STATUS_SERVING ? 0 : 1;
   } catch (err) {
     const e = err as ServiceError;

@@ -24,3 +24,9 @@ export {
   ServingStatus,
 } from "./gen/switchboard/v1/control.ts";
 export type { ControlServiceServer } from "./gen/switchboard/v1/control.ts";
+export {
+  DeactivateActorRequest,
+  DeactivateActorResponse,
+  GetRuntimeStatsRequest,
+  GetRuntimeStatsResponse,
+} from "./gen/switchboard/v1/control.ts";

@@ -38,3 +38,8 @@ export type { ReminderServiceOptions } from "./reminders/reminder-service.ts";
 export * from "./state/index.ts";
 export * from "./log/index.ts";
 export * from "./reminders/index.ts";
+export { createRuntimeControlPlane } from "./control/runtime-control-plane.ts";
+export type { RuntimeControlPlaneOptions } from "./control/runtime-control-plane.ts";
+export type { NodeStats } from "./control/control-plane.ts";
+export { EventLoopMonitor } from "./telemetry/event-loop-monitor.ts";
+export type { EventLoopLag } from "./telemetry/event-loop-monitor.ts";

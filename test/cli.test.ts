@@ -164,3 +164,21 @@ test("--help documents every flag with its variable and config key", async () =>
     if (key) assert.ok(r.stdout.includes(key), key);
   }
 });
+
+test("a second node on the same data directory is refused with one clear line", async () => {
+  const dir = dataDir();
+  await using first = new NodeProcess(["--grpc-port", "0", "--data-dir", dir], { env: cleanEnv });
+  await first.started();
+  const r = await runCli(["start", "--grpc-port", "0", "--data-dir", dir], { env: cleanEnv });
+  assert.equal(r.code, 1);
+  assert.equal(oneLine(r.stderr), `switchboard: --data-dir ${dir}: the data directory ${dir} is in use by another process`);
+});
+
+test("`status` shows the runtime's load figures", async () => {
+  await using node = new NodeProcess(["--grpc-port", "0", "--data-dir", dataDir()], { env: cleanEnv });
+  const { grpc } = await node.started();
+  const r = await runCli(["status", "--grpc-port", String(grpc)]);
+  assert.equal(r.code, 0, r.stderr);
+  for (const label of ["turns", "refused", "event loop", "memory"]) assert.match(r.stdout, new RegExp(`^  ${label}\\s`, "m"), label);
+  assert.match(r.stdout, /lag p99 \d+\.\d ms/);
+});

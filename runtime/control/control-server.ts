@@ -1,5 +1,6 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { ControlServiceService, ServingStatus, type ControlServiceServer } from "../../protos/index.ts";
+import { parseActorId } from "../actor/actor-id.ts";
 import { SwitchboardError } from "../errors.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { ControlPlane, NodeHealth } from "./control-plane.ts";
@@ -53,6 +54,31 @@ function controlService(plane: ControlPlane, logger: Logger): ControlServiceServ
       return {
         groups: counts.groups.map((g) => ({ type: g.type, count: g.count, sampleIds: [...g.sampleIds] })),
         total: counts.total,
+      };
+    }, onInternal),
+    deactivateActor: unary(async (req) => {
+      parseActorId(req.actorId);
+      return { wasActive: await plane.deactivate(req.actorId) };
+    }, onInternal),
+    getRuntimeStats: unary(() => {
+      const { runtime: r, eventLoop, heapUsedBytes, rssBytes } = plane.stats();
+      return {
+        activations: r.activations,
+        mailboxDepthTotal: r.mailboxDepthTotal,
+        mailboxDepthMax: r.mailboxDepthMax,
+        turnsPerSecond: r.turnsPerSecond,
+        turnsTotal: r.turns,
+        turnsFailed: r.turnsFailed,
+        mailboxRejectedTotal: r.mailboxRejected,
+        duplicatesDroppedTotal: r.duplicatesDropped,
+        deadlinesExpiredTotal: r.deadlinesExpired,
+        callCyclesRefusedTotal: r.callCyclesRefused,
+        activationsTotal: r.activationsTotal,
+        deactivationsTotal: r.deactivationsTotal,
+        eventLoopLagP99Ms: eventLoop.p99Ms,
+        eventLoopLagMaxMs: eventLoop.maxMs,
+        heapUsedBytes,
+        rssBytes,
       };
     }, onInternal),
   };

@@ -128,6 +128,41 @@ export interface ListActivationsResponse {
   total: number;
 }
 
+export interface DeactivateActorRequest {
+  /** `type/tenant:key`. */
+  actorId: string;
+}
+
+export interface DeactivateActorResponse {
+  /** False when the actor was not active on this node (nothing to do). */
+  wasActive: boolean;
+}
+
+export interface GetRuntimeStatsRequest {
+}
+
+export interface GetRuntimeStatsResponse {
+  activations: number;
+  /** Messages waiting in all mailboxes, and in the fullest one. */
+  mailboxDepthTotal: number;
+  mailboxDepthMax: number;
+  /** Mean over the last few seconds. */
+  turnsPerSecond: number;
+  turnsTotal: number;
+  turnsFailed: number;
+  mailboxRejectedTotal: number;
+  duplicatesDroppedTotal: number;
+  deadlinesExpiredTotal: number;
+  callCyclesRefusedTotal: number;
+  activationsTotal: number;
+  deactivationsTotal: number;
+  /** Event-loop delay over the last window (about 10 s). */
+  eventLoopLagP99Ms: number;
+  eventLoopLagMaxMs: number;
+  heapUsedBytes: number;
+  rssBytes: number;
+}
+
 function createBaseHealthRequest(): HealthRequest {
   return {};
 }
@@ -932,6 +967,590 @@ export const ListActivationsResponse: MessageFns<ListActivationsResponse> = {
   },
 };
 
+function createBaseDeactivateActorRequest(): DeactivateActorRequest {
+  return { actorId: "" };
+}
+
+export const DeactivateActorRequest: MessageFns<DeactivateActorRequest> = {
+  encode(message: DeactivateActorRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.actorId !== "") {
+      writer.uint32(10).string(message.actorId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeactivateActorRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeactivateActorRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.actorId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeactivateActorRequest {
+    return {
+      actorId: isSet(object.actorId)
+        ? globalThis.String(object.actorId)
+        : isSet(object.actor_id)
+        ? globalThis.String(object.actor_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DeactivateActorRequest): unknown {
+    const obj: any = {};
+    if (message.actorId !== "") {
+      obj.actorId = message.actorId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeactivateActorRequest>): DeactivateActorRequest {
+    return DeactivateActorRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeactivateActorRequest>): DeactivateActorRequest {
+    const message = createBaseDeactivateActorRequest();
+    message.actorId = object.actorId ?? "";
+    return message;
+  },
+};
+
+function createBaseDeactivateActorResponse(): DeactivateActorResponse {
+  return { wasActive: false };
+}
+
+export const DeactivateActorResponse: MessageFns<DeactivateActorResponse> = {
+  encode(message: DeactivateActorResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.wasActive !== false) {
+      writer.uint32(8).bool(message.wasActive);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeactivateActorResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeactivateActorResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.wasActive = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeactivateActorResponse {
+    return {
+      wasActive: isSet(object.wasActive)
+        ? globalThis.Boolean(object.wasActive)
+        : isSet(object.was_active)
+        ? globalThis.Boolean(object.was_active)
+        : false,
+    };
+  },
+
+  toJSON(message: DeactivateActorResponse): unknown {
+    const obj: any = {};
+    if (message.wasActive !== false) {
+      obj.wasActive = message.wasActive;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeactivateActorResponse>): DeactivateActorResponse {
+    return DeactivateActorResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeactivateActorResponse>): DeactivateActorResponse {
+    const message = createBaseDeactivateActorResponse();
+    message.wasActive = object.wasActive ?? false;
+    return message;
+  },
+};
+
+function createBaseGetRuntimeStatsRequest(): GetRuntimeStatsRequest {
+  return {};
+}
+
+export const GetRuntimeStatsRequest: MessageFns<GetRuntimeStatsRequest> = {
+  encode(_: GetRuntimeStatsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRuntimeStatsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRuntimeStatsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetRuntimeStatsRequest {
+    return {};
+  },
+
+  toJSON(_: GetRuntimeStatsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetRuntimeStatsRequest>): GetRuntimeStatsRequest {
+    return GetRuntimeStatsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<GetRuntimeStatsRequest>): GetRuntimeStatsRequest {
+    const message = createBaseGetRuntimeStatsRequest();
+    return message;
+  },
+};
+
+function createBaseGetRuntimeStatsResponse(): GetRuntimeStatsResponse {
+  return {
+    activations: 0,
+    mailboxDepthTotal: 0,
+    mailboxDepthMax: 0,
+    turnsPerSecond: 0,
+    turnsTotal: 0,
+    turnsFailed: 0,
+    mailboxRejectedTotal: 0,
+    duplicatesDroppedTotal: 0,
+    deadlinesExpiredTotal: 0,
+    callCyclesRefusedTotal: 0,
+    activationsTotal: 0,
+    deactivationsTotal: 0,
+    eventLoopLagP99Ms: 0,
+    eventLoopLagMaxMs: 0,
+    heapUsedBytes: 0,
+    rssBytes: 0,
+  };
+}
+
+export const GetRuntimeStatsResponse: MessageFns<GetRuntimeStatsResponse> = {
+  encode(message: GetRuntimeStatsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.activations !== 0) {
+      writer.uint32(8).uint64(message.activations);
+    }
+    if (message.mailboxDepthTotal !== 0) {
+      writer.uint32(16).uint64(message.mailboxDepthTotal);
+    }
+    if (message.mailboxDepthMax !== 0) {
+      writer.uint32(24).uint64(message.mailboxDepthMax);
+    }
+    if (message.turnsPerSecond !== 0) {
+      writer.uint32(33).double(message.turnsPerSecond);
+    }
+    if (message.turnsTotal !== 0) {
+      writer.uint32(40).uint64(message.turnsTotal);
+    }
+    if (message.turnsFailed !== 0) {
+      writer.uint32(48).uint64(message.turnsFailed);
+    }
+    if (message.mailboxRejectedTotal !== 0) {
+      writer.uint32(56).uint64(message.mailboxRejectedTotal);
+    }
+    if (message.duplicatesDroppedTotal !== 0) {
+      writer.uint32(64).uint64(message.duplicatesDroppedTotal);
+    }
+    if (message.deadlinesExpiredTotal !== 0) {
+      writer.uint32(72).uint64(message.deadlinesExpiredTotal);
+    }
+    if (message.callCyclesRefusedTotal !== 0) {
+      writer.uint32(80).uint64(message.callCyclesRefusedTotal);
+    }
+    if (message.activationsTotal !== 0) {
+      writer.uint32(88).uint64(message.activationsTotal);
+    }
+    if (message.deactivationsTotal !== 0) {
+      writer.uint32(96).uint64(message.deactivationsTotal);
+    }
+    if (message.eventLoopLagP99Ms !== 0) {
+      writer.uint32(105).double(message.eventLoopLagP99Ms);
+    }
+    if (message.eventLoopLagMaxMs !== 0) {
+      writer.uint32(113).double(message.eventLoopLagMaxMs);
+    }
+    if (message.heapUsedBytes !== 0) {
+      writer.uint32(120).uint64(message.heapUsedBytes);
+    }
+    if (message.rssBytes !== 0) {
+      writer.uint32(128).uint64(message.rssBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRuntimeStatsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRuntimeStatsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.activations = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.mailboxDepthTotal = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.mailboxDepthMax = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.turnsPerSecond = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.turnsTotal = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.turnsFailed = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.mailboxRejectedTotal = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.duplicatesDroppedTotal = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.deadlinesExpiredTotal = longToNumber(reader.uint64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.callCyclesRefusedTotal = longToNumber(reader.uint64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.activationsTotal = longToNumber(reader.uint64());
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.deactivationsTotal = longToNumber(reader.uint64());
+            continue;
+          }
+          case 13: {
+            if (tag !== 105) {
+              break;
+            }
+
+            message.eventLoopLagP99Ms = reader.double();
+            continue;
+          }
+          case 14: {
+            if (tag !== 113) {
+              break;
+            }
+
+            message.eventLoopLagMaxMs = reader.double();
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.heapUsedBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.rssBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetRuntimeStatsResponse {
+    return {
+      activations: isSet(object.activations) ? globalThis.Number(object.activations) : 0,
+      mailboxDepthTotal: isSet(object.mailboxDepthTotal)
+        ? globalThis.Number(object.mailboxDepthTotal)
+        : isSet(object.mailbox_depth_total)
+        ? globalThis.Number(object.mailbox_depth_total)
+        : 0,
+      mailboxDepthMax: isSet(object.mailboxDepthMax)
+        ? globalThis.Number(object.mailboxDepthMax)
+        : isSet(object.mailbox_depth_max)
+        ? globalThis.Number(object.mailbox_depth_max)
+        : 0,
+      turnsPerSecond: isSet(object.turnsPerSecond)
+        ? globalThis.Number(object.turnsPerSecond)
+        : isSet(object.turns_per_second)
+        ? globalThis.Number(object.turns_per_second)
+        : 0,
+      turnsTotal: isSet(object.turnsTotal)
+        ? globalThis.Number(object.turnsTotal)
+        : isSet(object.turns_total)
+        ? globalThis.Number(object.turns_total)
+        : 0,
+      turnsFailed: isSet(object.turnsFailed)
+        ? globalThis.Number(object.turnsFailed)
+        : isSet(object.turns_failed)
+        ? globalThis.Number(object.turns_failed)
+        : 0,
+      mailboxRejectedTotal: isSet(object.mailboxRejectedTotal)
+        ? globalThis.Number(object.mailboxRejectedTotal)
+        : isSet(object.mailbox_rejected_total)
+        ? globalThis.Number(object.mailbox_rejected_total)
+        : 0,
+      duplicatesDroppedTotal: isSet(object.duplicatesDroppedTotal)
+        ? globalThis.Number(object.duplicatesDroppedTotal)
+        : isSet(object.duplicates_dropped_total)
+        ? globalThis.Number(object.duplicates_dropped_total)
+        : 0,
+      deadlinesExpiredTotal: isSet(object.deadlinesExpiredTotal)
+        ? globalThis.Number(object.deadlinesExpiredTotal)
+        : isSet(object.deadlines_expired_total)
+        ? globalThis.Number(object.deadlines_expired_total)
+        : 0,
+      callCyclesRefusedTotal: isSet(object.callCyclesRefusedTotal)
+        ? globalThis.Number(object.callCyclesRefusedTotal)
+        : isSet(object.call_cycles_refused_total)
+        ? globalThis.Number(object.call_cycles_refused_total)
+        : 0,
+      activationsTotal: isSet(object.activationsTotal)
+        ? globalThis.Number(object.activationsTotal)
+        : isSet(object.activations_total)
+        ? globalThis.Number(object.activations_total)
+        : 0,
+      deactivationsTotal: isSet(object.deactivationsTotal)
+        ? globalThis.Number(object.deactivationsTotal)
+        : isSet(object.deactivations_total)
+        ? globalThis.Number(object.deactivations_total)
+        : 0,
+      eventLoopLagP99Ms: isSet(object.eventLoopLagP99Ms)
+        ? globalThis.Number(object.eventLoopLagP99Ms)
+        : isSet(object.event_loop_lag_p99_ms)
+        ? globalThis.Number(object.event_loop_lag_p99_ms)
+        : 0,
+      eventLoopLagMaxMs: isSet(object.eventLoopLagMaxMs)
+        ? globalThis.Number(object.eventLoopLagMaxMs)
+        : isSet(object.event_loop_lag_max_ms)
+        ? globalThis.Number(object.event_loop_lag_max_ms)
+        : 0,
+      heapUsedBytes: isSet(object.heapUsedBytes)
+        ? globalThis.Number(object.heapUsedBytes)
+        : isSet(object.heap_used_bytes)
+        ? globalThis.Number(object.heap_used_bytes)
+        : 0,
+      rssBytes: isSet(object.rssBytes)
+        ? globalThis.Number(object.rssBytes)
+        : isSet(object.rss_bytes)
+        ? globalThis.Number(object.rss_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: GetRuntimeStatsResponse): unknown {
+    const obj: any = {};
+    if (message.activations !== 0) {
+      obj.activations = Math.round(message.activations);
+    }
+    if (message.mailboxDepthTotal !== 0) {
+      obj.mailboxDepthTotal = Math.round(message.mailboxDepthTotal);
+    }
+    if (message.mailboxDepthMax !== 0) {
+      obj.mailboxDepthMax = Math.round(message.mailboxDepthMax);
+    }
+    if (message.turnsPerSecond !== 0) {
+      obj.turnsPerSecond = floatToJson(message.turnsPerSecond);
+    }
+    if (message.turnsTotal !== 0) {
+      obj.turnsTotal = Math.round(message.turnsTotal);
+    }
+    if (message.turnsFailed !== 0) {
+      obj.turnsFailed = Math.round(message.turnsFailed);
+    }
+    if (message.mailboxRejectedTotal !== 0) {
+      obj.mailboxRejectedTotal = Math.round(message.mailboxRejectedTotal);
+    }
+    if (message.duplicatesDroppedTotal !== 0) {
+      obj.duplicatesDroppedTotal = Math.round(message.duplicatesDroppedTotal);
+    }
+    if (message.deadlinesExpiredTotal !== 0) {
+      obj.deadlinesExpiredTotal = Math.round(message.deadlinesExpiredTotal);
+    }
+    if (message.callCyclesRefusedTotal !== 0) {
+      obj.callCyclesRefusedTotal = Math.round(message.callCyclesRefusedTotal);
+    }
+    if (message.activationsTotal !== 0) {
+      obj.activationsTotal = Math.round(message.activationsTotal);
+    }
+    if (message.deactivationsTotal !== 0) {
+      obj.deactivationsTotal = Math.round(message.deactivationsTotal);
+    }
+    if (message.eventLoopLagP99Ms !== 0) {
+      obj.eventLoopLagP99Ms = floatToJson(message.eventLoopLagP99Ms);
+    }
+    if (message.eventLoopLagMaxMs !== 0) {
+      obj.eventLoopLagMaxMs = floatToJson(message.eventLoopLagMaxMs);
+    }
+    if (message.heapUsedBytes !== 0) {
+      obj.heapUsedBytes = Math.round(message.heapUsedBytes);
+    }
+    if (message.rssBytes !== 0) {
+      obj.rssBytes = Math.round(message.rssBytes);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetRuntimeStatsResponse>): GetRuntimeStatsResponse {
+    return GetRuntimeStatsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetRuntimeStatsResponse>): GetRuntimeStatsResponse {
+    const message = createBaseGetRuntimeStatsResponse();
+    message.activations = object.activations ?? 0;
+    message.mailboxDepthTotal = object.mailboxDepthTotal ?? 0;
+    message.mailboxDepthMax = object.mailboxDepthMax ?? 0;
+    message.turnsPerSecond = object.turnsPerSecond ?? 0;
+    message.turnsTotal = object.turnsTotal ?? 0;
+    message.turnsFailed = object.turnsFailed ?? 0;
+    message.mailboxRejectedTotal = object.mailboxRejectedTotal ?? 0;
+    message.duplicatesDroppedTotal = object.duplicatesDroppedTotal ?? 0;
+    message.deadlinesExpiredTotal = object.deadlinesExpiredTotal ?? 0;
+    message.callCyclesRefusedTotal = object.callCyclesRefusedTotal ?? 0;
+    message.activationsTotal = object.activationsTotal ?? 0;
+    message.deactivationsTotal = object.deactivationsTotal ?? 0;
+    message.eventLoopLagP99Ms = object.eventLoopLagP99Ms ?? 0;
+    message.eventLoopLagMaxMs = object.eventLoopLagMaxMs ?? 0;
+    message.heapUsedBytes = object.heapUsedBytes ?? 0;
+    message.rssBytes = object.rssBytes ?? 0;
+    return message;
+  },
+};
+
 /** The operator's view of one node. Every node serves it. */
 export type ControlServiceService = typeof ControlServiceService;
 export const ControlServiceService = {
@@ -967,6 +1586,30 @@ export const ControlServiceService = {
       Buffer.from(ListActivationsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListActivationsResponse => ListActivationsResponse.decode(value),
   },
+  /** Persists and deactivates one actor now; its next message activates it again. */
+  deactivateActor: {
+    path: "/switchboard.v1.ControlService/DeactivateActor" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeactivateActorRequest): Buffer =>
+      Buffer.from(DeactivateActorRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeactivateActorRequest => DeactivateActorRequest.decode(value),
+    responseSerialize: (value: DeactivateActorResponse): Buffer =>
+      Buffer.from(DeactivateActorResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeactivateActorResponse => DeactivateActorResponse.decode(value),
+  },
+  /** Load and health figures of the node's runtime. */
+  getRuntimeStats: {
+    path: "/switchboard.v1.ControlService/GetRuntimeStats" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetRuntimeStatsRequest): Buffer =>
+      Buffer.from(GetRuntimeStatsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetRuntimeStatsRequest => GetRuntimeStatsRequest.decode(value),
+    responseSerialize: (value: GetRuntimeStatsResponse): Buffer =>
+      Buffer.from(GetRuntimeStatsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetRuntimeStatsResponse => GetRuntimeStatsResponse.decode(value),
+  },
 } as const;
 
 export interface ControlServiceServer extends UntypedServiceImplementation {
@@ -976,6 +1619,10 @@ export interface ControlServiceServer extends UntypedServiceImplementation {
   getNodeInfo: handleUnaryCall<GetNodeInfoRequest, GetNodeInfoResponse>;
   /** Live activations, counted by actor type. */
   listActivations: handleUnaryCall<ListActivationsRequest, ListActivationsResponse>;
+  /** Persists and deactivates one actor now; its next message activates it again. */
+  deactivateActor: handleUnaryCall<DeactivateActorRequest, DeactivateActorResponse>;
+  /** Load and health figures of the node's runtime. */
+  getRuntimeStats: handleUnaryCall<GetRuntimeStatsRequest, GetRuntimeStatsResponse>;
 }
 
 export interface ControlServiceClient extends Client {
@@ -1027,6 +1674,38 @@ export interface ControlServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListActivationsResponse) => void,
   ): ClientUnaryCall;
+  /** Persists and deactivates one actor now; its next message activates it again. */
+  deactivateActor(
+    request: DeactivateActorRequest,
+    callback: (error: ServiceError | null, response: DeactivateActorResponse) => void,
+  ): ClientUnaryCall;
+  deactivateActor(
+    request: DeactivateActorRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeactivateActorResponse) => void,
+  ): ClientUnaryCall;
+  deactivateActor(
+    request: DeactivateActorRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeactivateActorResponse) => void,
+  ): ClientUnaryCall;
+  /** Load and health figures of the node's runtime. */
+  getRuntimeStats(
+    request: GetRuntimeStatsRequest,
+    callback: (error: ServiceError | null, response: GetRuntimeStatsResponse) => void,
+  ): ClientUnaryCall;
+  getRuntimeStats(
+    request: GetRuntimeStatsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetRuntimeStatsResponse) => void,
+  ): ClientUnaryCall;
+  getRuntimeStats(
+    request: GetRuntimeStatsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetRuntimeStatsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const ControlServiceClient = makeGenericClientConstructor(
@@ -1037,6 +1716,10 @@ export const ControlServiceClient = makeGenericClientConstructor(
   service: typeof ControlServiceService;
   serviceName: string;
 };
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
