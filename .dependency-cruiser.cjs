@@ -5,7 +5,8 @@ module.exports = {
   forbidden: [
     { name: "no-circular", severity: "error", comment: "Import cycles make start-up order and ownership unclear.", from: {}, to: { circular: true } },
     { name: "protos-imports-nothing", severity: "error", comment: "protos/ is the wire contract and imports no project code.", from: { path: "^protos/" }, to: { path: "^(runtime|actors|gateways|scaler|bin|test|bench)/" } },
-    { name: "runtime-knows-no-domain", severity: "error", comment: "runtime/ knows nothing of chat, gateways or scaling.", from: { path: "^runtime/" }, to: { path: "^(actors|gateways|scaler|bin|test|bench)/" } },
+    { name: "runtime-knows-no-domain", severity: "error", comment: "runtime/ knows nothing of chat, gateways or scaling.", from: { path: "^runtime/" }, to: { path: "^(actors|gateways|scaler|bin|bench)/" } },
+    { name: "test-support-only-from-tests", severity: "error", comment: "test/ helpers (a real nats-server, processes) are for test files only.", from: { path: "^(runtime|actors|gateways|scaler|protos|bin)/", pathNot: "\\.test\\.ts$" }, to: { path: "^test/" } },
     { name: "actors-below-gateways", severity: "error", comment: "actors/ may import only runtime/ and protos/.", from: { path: "^actors/" }, to: { path: "^(gateways|scaler|bin|test|bench)/" } },
     { name: "scaler-beside-domain", severity: "error", comment: "scaler/ may import only runtime/ and protos/.", from: { path: "^scaler/" }, to: { path: "^(actors|gateways|bin|test|bench)/" } },
     { name: "gateways-not-up", severity: "error", comment: "gateways/ may import actors/, runtime/, protos/.", from: { path: "^gateways/" }, to: { path: "^(scaler|bin|test|bench)/" } },
@@ -31,6 +32,6 @@ module.exports = {
     exclude: { path: "^protos/gen/" },
     tsConfig: { fileName: "tsconfig.json" },
     tsPreCompilationDeps: true,
-    enhancedResolveOptions: { extensions: [".ts", ".js"] },
+    enhancedResolveOptions: { extensions: [".ts", ".js"], conditionNames: ["import", "node", "default", "require"], exportsFields: ["exports"] },
   },
 };

@@ -50,6 +50,7 @@ for (const [rule, change] of [
   ["runtime-knows-no-domain", { "runtime/bad.ts": 'import { p } from "../actors/index.ts";\nexport const q = p;\n' }],
   ["runtime-knows-no-domain", { "runtime/bad.ts": 'import { p } from "../gateways/mqtt/index.ts";\nexport const q = p;\n' }],
   ["runtime-knows-no-domain", { "runtime/bad.ts": 'import { p } from "../scaler/index.ts";\nexport const q = p;\n' }],
+  ["test-support-only-from-tests", { "runtime/bad.ts": 'import { t } from "../test/support/x.ts";\nexport const q = t;\n', "test/support/x.ts": "export const t = 1;\n" }],
   ["protos-imports-nothing", { "protos/bad.ts": 'import { p } from "../runtime/index.ts";\nexport const q = p;\n' }],
   ["actors-below-gateways", { "actors/bad.ts": 'import { p } from "../gateways/mqtt/index.ts";\nexport const q = p;\n' }],
   ["scaler-beside-domain", { "scaler/bad.ts": 'import { p } from "../actors/index.ts";\nexport const q = p;\n' }],

@@ -13,6 +13,7 @@ import { compileDefinition, type CompiledDefinition } from "./compiled-definitio
 import { jsonCopy } from "./json-copy.ts";
 import { RuntimeMetrics } from "./runtime-metrics.ts";
 import type { RuntimeInternals } from "./runtime-internals.ts";
+import type { Placement } from "./placement.ts";
 
 /** Durable reminders, as the runtime uses them (see runtime/reminders). */
 export interface ReminderScheduler {
@@ -29,6 +30,8 @@ export interface ActorRuntimeOptions {
   readonly actors: readonly ActorDefinition<any, any>[];
   readonly stateStore: StateStore;
   readonly reminders?: ReminderScheduler;
+  /** Where actors live; without one every actor is local (embedded mode). */
+  readonly placement?: Placement;
   readonly clock?: Clock;
   readonly logger?: Logger;
   readonly tracer?: Tracer;
@@ -78,6 +81,7 @@ export class ActorRuntime implements RuntimeInternals {
   readonly #idleCheckMs: number;
   readonly #shutdownGraceMs: number;
   readonly #reminders: ReminderScheduler | undefined;
+  readonly #placement: Placement | undefined;
   #accepting = true;
   #collector: { cancel(): void } | undefined;
   #shutdown: Promise<void> | undefined;
@@ -89,6 +93,7 @@ export class ActorRuntime implements RuntimeInternals {
     this.#callTimeoutMs = options.callTimeoutMs ?? 30_000;
     this.#shutdownGraceMs = options.shutdownGraceMs ?? 10_000;
     this.#reminders = options.reminders;
+    this.#placement = options.placement;
     this.metrics = new RuntimeMetrics(this.#clock);
     for (const def of options.actors) {
       if (this.#types.has(def.type)) throw new SwitchboardError("invalid_argument", `actor type ${def.type} is registered twice`);
@@ -155,7 +160,9 @@ export class ActorRuntime implements RuntimeInternals {
         tracestate: carrier.tracestate,
       };
       if (kind === "send") {
-        this.#deliver({ ...base, kind, deadlineMs: 0, callChain: [], settle: undefined }, def);
+        const msg: ActorMessage = { ...base, kind, deadlineMs: 0, callChain: [], settle: undefined };
+        if (this.#isRemote(target)) return this.#placement!.forward(msg).then(() => undefined);
+        this.#deliver(msg, def);
         return Promise.resolve();
       }
       if (timeoutMs <= 0) throw this.#deadlineError(target, method);
@@ -171,7 +178,7 @@ export class ActorRuntime implements RuntimeInternals {
           else resolve(result);
         };
         try {
-          this.#deliver({ ...base, kind, deadlineMs: now + timeoutMs, callChain, settle }, def);
+          this.#route({ ...base, kind, deadlineMs: now + timeoutMs, callChain, settle }, def);
         } catch (err) {
           settle(err);
         }
@@ -193,6 +200,37 @@ export class ActorRuntime implements RuntimeInternals {
     return def;
   }
 
+  #isRemote(target: string): boolean {
+    return this.#placement !== undefined && !this.#placement.isLocal(target);
+  }
+
+  /** Delivers locally or forwards to the node that serves the target; a call's outcome reaches `settle`. */
+  #route(msg: ActorMessage, def: CompiledDefinition): void {
+    if (!this.#isRemote(msg.target)) return this.#deliver(msg, def);
+    const forwarded = this.#placement!.forward(msg);
+    if (msg.settle) forwarded.then((r) => msg.settle!(null, r), (e: unknown) => msg.settle!(e));
+    else forwarded.catch((err: unknown) => this.#logger.warn({ err, actorId: msg.target, method: msg.method }, "forwarded one-way message refused"));
+  }
+
+  /**
+   * A message from another node. Throws (for the transport to answer with) when this
+   * node is draining (`shutting_down`), no longer serves the actor (`unavailable`: the
+   * sender retries on the new owner), or refuses it (`mailbox_full`, `call_cycle`, …).
+   */
+  acceptRemote(msg: ActorMessage): void {
+    if (!this.#accepting) throw new SwitchboardError("shutting_down", `node ${this.nodeId} is shutting down`, { context: { actorId: msg.target, method: msg.method } });
+    const def = this.#definitionFor(msg.target, msg.method);
+    if (this.#isRemote(msg.target)) throw new SwitchboardError("unavailable", `node ${this.nodeId} does not serve ${msg.target} now`, { context: { actorId: msg.target, method: msg.method } });
+    this.#deliver(msg, def);
+  }
+
+  /** Deactivates (persisting) every activation whose id matches; resolves when all are gone. */
+  async deactivateWhere(match: (actorId: string) => boolean): Promise<number> {
+    const chosen = [...this.#directory.values()].filter((a) => match(a.id));
+    await Promise.all(chosen.map((a) => a.deactivate()));
+    return chosen.length;
+  }
+
   /** Puts the message in the target's mailbox, activating it first if needed. Throws what `enqueue` throws. */
   #deliver(msg: ActorMessage, def: CompiledDefinition): void {
     let activation = this.#directory.get(msg.target);
@@ -210,7 +248,7 @@ export class ActorRuntime implements RuntimeInternals {
     if (this.#directory.get(activation.id) === activation) this.#directory.delete(activation.id);
     for (const msg of leftovers) {
       try {
-        this.#deliver(msg, this.#types.get(activation.def.type)!);
+        this.#route(msg, this.#types.get(activation.def.type)!);
       } catch (err) {
         msg.settle?.(err);
       }
