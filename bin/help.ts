@@ -18,6 +18,14 @@ Usage:
   switchboard start [options]     Run a node. With no --nats it runs embedded: one process,
                                   no external server, state on local disk.
   switchboard status [options]    Ask a running node over gRPC and print a summary.
+  switchboard cluster status      Every node of the cluster with its load and partitions.
+  switchboard cluster locate ID   Which partition and node an actor (type/tenant:key) lives on.
+  switchboard cluster move P NODE Move partition P to NODE (the owner drains it first).
+  switchboard cluster drain NODE  Move all of NODE's partitions away; NODE then exits 0.
+                                  (cluster takes the options of status; any node answers.)
+  switchboard dev-cluster         A local cluster for development: one nats-server with JetStream
+                                  and 3 nodes (--nodes N, --nats-port 4322, --grpc-port 7401..,
+                                  --data-dir ./switchboard-dev-cluster, --nats-server PATH).
   switchboard help | --help       This text.
   switchboard version | --version
 

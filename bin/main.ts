@@ -4,6 +4,8 @@ import { ConfigError } from "./config.ts";
 import { helpText } from "./help.ts";
 import { settings } from "./settings.ts";
 import { runStart } from "./start.ts";
+import { runCluster } from "./cluster.ts";
+import { runDevCluster } from "./dev-cluster.ts";
 import { runStatus } from "./status.ts";
 
 const version = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
@@ -31,21 +33,42 @@ const commands = {
     },
     run: (values: Record<string, unknown>) => runStatus({ flags: values, env: process.env }),
   },
-} satisfies Record<string, { options: ParseArgsConfig["options"]; run: (v: Record<string, unknown>) => Promise<number> }>;
+  cluster: {
+    options: {
+      host: stringOption,
+      "grpc-port": stringOption,
+      config: stringOption,
+      json: { type: "boolean" },
+      "timeout-ms": stringOption,
+    },
+    positionals: true,
+    run: (values: Record<string, unknown>, positionals: string[]) => runCluster({ args: positionals, flags: values, env: process.env }),
+  },
+  "dev-cluster": {
+    options: {
+      nodes: stringOption,
+      "nats-port": stringOption,
+      "grpc-port": stringOption,
+      "data-dir": stringOption,
+      "nats-server": stringOption,
+    },
+    run: (values: Record<string, unknown>) => runDevCluster({ flags: values, env: process.env }),
+  },
+} satisfies Record<string, { options: ParseArgsConfig["options"]; positionals?: boolean; run: (v: Record<string, unknown>, positionals: string[]) => Promise<number> }>;
 
-function parse(argv: string[]): { command: keyof typeof commands; values: Record<string, unknown> } | "help" | "version" {
+function parse(argv: string[]): { command: keyof typeof commands; values: Record<string, unknown>; positionals: string[] } | "help" | "version" {
   const [first, ...rest] = argv;
   if (first === undefined || first === "help" || first === "--help" || first === "-h") return "help";
   if (first === "version" || first === "--version" || first === "-v") return "version";
   if (!Object.hasOwn(commands, first)) {
-    throw new UsageError(first.startsWith("-") ? `unknown option ${first}` : `unknown command "${first}" (commands: start, status, help, version)`);
+    throw new UsageError(first.startsWith("-") ? `unknown option ${first}` : `unknown command "${first}" (commands: start, status, cluster, dev-cluster, help, version)`);
   }
   const command = first as keyof typeof commands;
   if (rest.includes("--help") || rest.includes("-h")) return "help";
   try {
     const { values, positionals } = parseArgs({ args: rest, options: commands[command].options, strict: true, allowPositionals: true });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}" for ${command}`);
-    return { command, values };
+    if (positionals.length > 0 && !("positionals" in commands[command])) throw new UsageError(`unexpected argument "${positionals[0]}" for ${command}`);
+    return { command, values, positionals };
   } catch (err) {
     if (err instanceof UsageError) throw err;
     const e = err as { code?: string; message: string };
@@ -76,7 +99,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    return await commands[parsed.command].run(parsed.values);
+    return await commands[parsed.command].run(parsed.values, parsed.positionals);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`switchboard: ${err.message}\n`);

@@ -34,6 +34,14 @@ function text(pattern: RegExp, what: string): (raw: unknown) => string {
   };
 }
 
+function intIn(min: number, max: number, what: string): (raw: unknown) => number {
+  return (raw) => {
+    const n = typeof raw === "number" ? raw : typeof raw === "string" && /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${show(raw)} is not ${what} (${min}-${max})`);
+    return n;
+  };
+}
+
 function host(raw: unknown): string {
   if (typeof raw === "string" && (isIP(raw) !== 0 || /^[A-Za-z0-9.-]{1,253}$/.test(raw))) return raw;
   throw new Error(`${show(raw)} is not a host name or IP address`);
@@ -97,6 +105,38 @@ export const settings = {
     fallback: undefined,
     fallbackText: "none (embedded)",
     parse: natsUrls,
+  },
+  clusterName: {
+    flag: "cluster-name",
+    env: "SWITCHBOARD_CLUSTER_NAME",
+    key: "cluster.name",
+    help: "Cluster mode: name shared by the cluster's nodes; names its NATS subjects and JetStream buckets.",
+    fallback: "switchboard",
+    parse: text(/^[A-Za-z0-9_-]{1,32}$/, "a cluster name (1-32 of A-Z a-z 0-9 _ -)"),
+  },
+  partitions: {
+    flag: "partitions",
+    env: "SWITCHBOARD_PARTITIONS",
+    key: "cluster.partitions",
+    help: "Cluster mode: partition count, fixed by the first node of a cluster (later nodes use the stored one).",
+    fallback: 64,
+    parse: intIn(1, 4096, "a partition count"),
+  },
+  replicas: {
+    flag: "replicas",
+    env: "SWITCHBOARD_REPLICAS",
+    key: "cluster.replicas",
+    help: "Cluster mode: JetStream copies of state and tables (1, or 3 on a NATS cluster of 3 or more).",
+    fallback: 1,
+    parse: intIn(1, 5, "a replica count"),
+  },
+  leaseMs: {
+    flag: "lease-ms",
+    env: "SWITCHBOARD_LEASE_MS",
+    key: "cluster.leaseMs",
+    help: "Cluster mode: a node silent this long is dead and its partitions move; it stops serving itself after as long without NATS.",
+    fallback: 3000,
+    parse: intIn(500, 60_000, "a lease in milliseconds"),
   },
   logLevel: {
     flag: "log-level",

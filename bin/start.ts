@@ -2,25 +2,22 @@ import { logVerbosity, setLogVerbosity } from "@grpc/grpc-js";
 import { accessSync, constants, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import {
-  ActorRuntime,
   createLogger,
-  createRuntimeControlPlane,
   isSwitchboardError,
-  openEmbeddedStores,
-  ReminderService,
   startControlServer,
   startTelemetry,
-  systemClock,
+  type ActorDefinition,
   type ControlServer,
-  type EmbeddedStores,
-  type ListenerInfo,
 } from "../runtime/index.ts";
 import { ConfigError, resolveSettings } from "./config.ts";
+import { startNode, type RunningNode } from "./node.ts";
 
 export interface StartInput {
   readonly flags: Readonly<Record<string, string | undefined>>;
   readonly env: NodeJS.ProcessEnv;
   readonly version: string;
+  /** Actor types the node hosts; the domain's by default. Test fixtures pass their own. */
+  readonly actors?: readonly ActorDefinition<any, any>[];
 }
 
 function prepareDataDir(dir: string): string {
@@ -41,63 +38,44 @@ function fail(line: string): number {
 }
 
 /**
- * `switchboard start`: wires one node and runs it until SIGINT or SIGTERM. Resolves
- * with the process exit code. Shutdown runs in reverse: stop listening, drain the
- * runtime (finish turns, persist, deactivate), close the stores, flush telemetry.
+ * `switchboard start`: wires one node and runs it until SIGINT or SIGTERM (or until an
+ * operator's drain finishes). Resolves with the process exit code. Shutdown runs in
+ * reverse: stop listening, drain the runtime (finish turns, persist, deactivate),
+ * close the stores, flush telemetry.
  */
 export async function runStart(input: StartInput): Promise<number> {
   const configFile = input.flags.config ?? (input.env.SWITCHBOARD_CONFIG || undefined);
   const cfg = resolveSettings({ flags: input.flags, env: input.env, configFile });
-  const dataDir = prepareDataDir(cfg.dataDir);
-  if (cfg.nats !== undefined) {
-    throw new ConfigError(`--nats ${cfg.nats}: cluster mode is not available in this version yet; start without --nats for an embedded node`);
-  }
+  const dataDir = cfg.nats === undefined ? prepareDataDir(cfg.dataDir) : resolve(cfg.dataDir);
 
   const telemetry = startTelemetry({ nodeId: cfg.nodeId, env: input.env });
   const logger = createLogger({ nodeId: cfg.nodeId, level: cfg.logLevel });
   if (!input.env.GRPC_VERBOSITY) setLogVerbosity(logVerbosity.NONE);
   const log = logger.child({ component: "node" });
 
-  let stores: EmbeddedStores;
+  let node: RunningNode;
+  let control: ControlServer | undefined;
   try {
-    stores = await openEmbeddedStores({ dataDir });
+    node = await startNode({ settings: cfg, dataDir, version: input.version, logger, actors: input.actors ?? [], grpcAddress: () => (control ? `${advertised(cfg.host)}:${control.port}` : "") });
   } catch (err) {
     await telemetry.shutdown();
-    if (isSwitchboardError(err, "unavailable")) return fail(`--data-dir ${cfg.dataDir}: ${err.message}`);
+    if (isSwitchboardError(err, "unavailable")) {
+      return fail(cfg.nats === undefined ? `--data-dir ${cfg.dataDir}: ${err.message}` : `--nats ${cfg.nats}: ${err.message}`);
+    }
     throw err;
   }
-  const reminders = new ReminderService({ table: stores.reminders, clock: systemClock, logger });
-  // Domain actor types (sessions, topics, agents) are registered here as they arrive.
-  const runtime = new ActorRuntime({ nodeId: cfg.nodeId, actors: [], stateStore: stores.state, reminders, logger });
-  await runtime.start();
-
-  const startedAtMs = Date.now();
-  const listeners: ListenerInfo[] = [];
-  const plane = createRuntimeControlPlane({
-    runtime,
-    nodeInfo: () => ({ nodeId: cfg.nodeId, version: input.version, mode: "embedded", startedAtMs, uptimeMs: Date.now() - startedAtMs, listeners, dataDir }),
-  });
-
-  const stopAll = async (control?: ControlServer) => {
-    await control?.close();
-    await runtime.shutdown();
-    plane.close();
-    await stores.close();
-    await telemetry.shutdown();
-  };
-
-  let control: ControlServer;
   try {
-    control = await startControlServer({ host: cfg.host, port: cfg.grpcPort, plane, logger });
+    control = await startControlServer({ host: cfg.host, port: cfg.grpcPort, plane: node.plane, logger });
   } catch (err) {
-    await stopAll();
+    await node.stop();
+    await telemetry.shutdown();
     if (isSwitchboardError(err, "unavailable")) return fail(`--grpc-port ${cfg.grpcPort}: ${err.message}`);
     throw err;
   }
-  listeners.push({ protocol: "grpc", host: control.host, port: control.port });
-  log.info({ mode: "embedded", dataDir, listeners, telemetryExport: telemetry.exporting }, "node started");
+  node.listeners.push({ protocol: "grpc", host: control.host, port: control.port });
+  log.info({ mode: node.mode, dataDir: node.mode === "embedded" ? dataDir : undefined, nats: cfg.nats, listeners: node.listeners, telemetryExport: telemetry.exporting }, "node started");
 
-  const signal = await new Promise<string>((resolveStop) => {
+  const reason = await new Promise<string>((resolveStop) => {
     const onSignal = (sig: NodeJS.Signals) => {
       process.once(sig, () => {
         log.warn({ signal: sig }, "second signal: exiting at once");
@@ -107,9 +85,17 @@ export async function runStart(input: StartInput): Promise<number> {
     };
     process.once("SIGINT", onSignal);
     process.once("SIGTERM", onSignal);
+    void node.drained.then(() => resolveStop("drained"));
   });
-  log.info({ signal }, "stopping");
-  await stopAll(control);
+  log.info({ reason }, "stopping");
+  await control.close();
+  await node.stop();
+  await telemetry.shutdown();
   log.info("node stopped");
   return 0;
+}
+
+/** The address peers reach a listener at: a wildcard bind is reached on loopback here. */
+function advertised(host: string): string {
+  return host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
 }

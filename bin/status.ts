@@ -1,26 +1,17 @@
-import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import type { ServiceError } from "@grpc/grpc-js";
 import {
-  ControlServiceClient,
   ServingStatus,
   type GetNodeInfoResponse,
   type GetRuntimeStatsResponse,
   type HealthResponse,
   type ListActivationsResponse,
 } from "../protos/index.ts";
-import { ConfigError, resolveSettings } from "./config.ts";
 import { formatDuration, table } from "./format.ts";
+import { ControlClient, controlAddress } from "./grpc-client.ts";
 
 export interface StatusInput {
   readonly flags: Readonly<Record<string, unknown>>;
   readonly env: NodeJS.ProcessEnv;
-}
-
-function call<Req, Res>(
-  fn: (req: Req, md: Metadata, opts: { deadline: number }, cb: (err: ServiceError | null, res: Res) => void) => unknown,
-  req: Req,
-  deadline: number,
-): Promise<Res> {
-  return new Promise((resolve, reject) => fn(req, new Metadata(), { deadline }, (err, res) => (err ? reject(err) : resolve(res))));
 }
 
 const statusName: Record<number, string> = {
@@ -57,34 +48,22 @@ export function formatStatus(health: HealthResponse, info: GetNodeInfoResponse, 
 
 /** `switchboard status`: asks one node over gRPC. Resolves with the exit code. */
 export async function runStatus(input: StatusInput): Promise<number> {
-  const f = input.flags;
-  const configFile = (f.config as string | undefined) ?? (input.env.SWITCHBOARD_CONFIG || undefined);
-  const cfg = resolveSettings({
-    flags: { host: f.host as string | undefined, "grpc-port": f["grpc-port"] as string | undefined },
-    env: input.env,
-    configFile,
-  });
-  const timeoutRaw = (f["timeout-ms"] as string | undefined) ?? "3000";
-  const timeoutMs = Number(timeoutRaw);
-  if (!/^\d+$/.test(timeoutRaw) || timeoutMs < 1) throw new ConfigError(`--timeout-ms: "${timeoutRaw}" is not a positive number of milliseconds`);
-  const host = cfg.host === "0.0.0.0" ? "127.0.0.1" : cfg.host === "::" ? "::1" : cfg.host;
-  const address = host.includes(":") ? `[${host}]:${cfg.grpcPort}` : `${host}:${cfg.grpcPort}`;
-  const client = new ControlServiceClient(address, credentials.createInsecure());
+  const { address, timeoutMs } = controlAddress(input.flags, input.env);
+  const c = new ControlClient(address, timeoutMs);
   try {
-    const deadline = Date.now() + timeoutMs;
     const [health, info, acts, stats] = await Promise.all([
-      call(client.health.bind(client), {}, deadline),
-      call(client.getNodeInfo.bind(client), {}, deadline),
-      call(client.listActivations.bind(client), { type: "", sampleIds: 0 }, deadline),
-      call(client.getRuntimeStats.bind(client), {}, deadline),
+      c.call(c.client.health, {}),
+      c.call(c.client.getNodeInfo, {}),
+      c.call(c.client.listActivations, { type: "", sampleIds: 0, localOnly: true }),
+      c.call(c.client.getRuntimeStats, {}),
     ]);
-    process.stdout.write(f.json ? JSON.stringify({ health, info, activations: acts, stats }, null, 2) + "\n" : formatStatus(health, info, acts, stats));
+    process.stdout.write(input.flags.json ? JSON.stringify({ health, info, activations: acts, stats }, null, 2) + "\n" : formatStatus(health, info, acts, stats));
     return health.status === ServingStatus.SERVING_STATUS_SERVING ? 0 : 1;
   } catch (err) {
     const e = err as ServiceError;
     process.stderr.write(`switchboard: no Switchboard node answered at ${address} within ${timeoutMs} ms (${e.details || e.message}); is one running? (switchboard start, or --host/--grpc-port)\n`);
     return 1;
   } finally {
-    client.close();
+    c.close();
   }
 }

@@ -30,3 +30,14 @@ export {
   GetRuntimeStatsRequest,
   GetRuntimeStatsResponse,
 } from "./gen/switchboard/v1/control.ts";
+export {
+  DrainNodeRequest,
+  DrainNodeResponse,
+  ListNodesRequest,
+  ListNodesResponse,
+  LocateActorRequest,
+  LocateActorResponse,
+  MovePartitionRequest,
+  MovePartitionResponse,
+  NodeSummary,
+} from "./gen/switchboard/v1/control.ts";

@@ -52,7 +52,7 @@ describe("switchboard start and status", () => {
       const node = new NodeProcess(["--grpc-port", "0", "--data-dir", dataDir()], { env: cleanEnv });
       const { grpc } = await node.started();
       assert.equal(await node.stop(signal), 0);
-      assert.ok(node.lines.some((l) => l.msg === "stopping" && l.signal === signal));
+      assert.ok(node.lines.some((l) => l.msg === "stopping" && l.reason === signal));
       assert.ok(node.lines.some((l) => l.msg === "node stopped"));
       const status = await runCli(["status", "--grpc-port", String(grpc), "--timeout-ms", "500"]);
       assert.equal(status.code, 1, "nothing answers after shutdown");

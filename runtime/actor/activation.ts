@@ -1,4 +1,4 @@
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Tracer } from "@opentelemetry/api";
+import { context, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { Clock, TimerHandle } from "../clock.ts";
 import { isSwitchboardError, SwitchboardError } from "../errors.ts";
 import type { StateStore } from "../state/index.ts";
@@ -7,15 +7,16 @@ import { Attr } from "../telemetry/attributes.ts";
 import type { ActorMessage } from "./actor-message.ts";
 import type { CompiledDefinition, CompiledMethod } from "./compiled-definition.ts";
 import { DedupeWindow, type DedupeEntry } from "./dedupe-window.ts";
-import { encodeJson } from "./json-copy.ts";
+import { encodeJson, jsonRoundTrip } from "./json-copy.ts";
 import { Mailbox } from "./mailbox.ts";
 import type { RuntimeMetrics } from "./runtime-metrics.ts";
 import { TurnContext } from "./turn-context.ts";
 import type { RuntimeInternals } from "./runtime-internals.ts";
 import type { ActivationStatus } from "./activation-status.ts";
+import type { TurnTracer } from "./turn-tracer.ts";
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const ignore = () => undefined;
 
 /** The persisted record: `s` the state, `d` the dedupe window when the type has one. */
 interface StoredRecord {
@@ -23,13 +24,12 @@ interface StoredRecord {
   d?: DedupeEntry[];
 }
 
-
 /** Everything an activation needs from its runtime. */
 export interface ActivationHost extends RuntimeInternals {
   readonly clock: Clock;
   readonly store: StateStore;
   readonly logger: Logger;
-  readonly tracer: Tracer;
+  readonly tracing: TurnTracer;
   readonly metrics: RuntimeMetrics;
   readonly nodeId: string;
   /** The activation is gone; `leftovers` arrived while it went and must go to a new one. */
@@ -52,32 +52,43 @@ export class Activation {
   state: unknown;
   epoch = 0;
   lastActiveMs: number;
-  readonly #mailbox: Mailbox<ActorMessage>;
+  /** Only while messages wait: most turns start as they arrive, and idle actors are many. */
+  #mailbox: Mailbox<ActorMessage> | undefined;
   #etag: string | null = null;
   #savedJson = "";
-  #saving: Promise<void> = Promise.resolve();
+  /** The last save asked for, while any is in flight; the next one runs after it. */
+  #saving: Promise<void> | undefined;
+  #savesInFlight = 0;
   #dedupe: DedupeWindow | undefined;
   #writer = false;
   #running = 0;
-  #idleWaiters: (() => void)[] = [];
+  /** The message whose turn `#pump` is starting, while that turn has not yet yielded. */
+  #pumpStarting: ActorMessage | undefined;
+  #idleWaiters: (() => void)[] | undefined;
+  /**
+   * Messages from other nodes still queued or running, by message id, with the repeats
+   * that arrived meanwhile. A sender retries an attempt it got no answer to, with the
+   * same id; a repeat of a message still in hand is joined to it (answered with its
+   * outcome) instead of being run again.
+   */
+  #inflight: Map<string, { original: ActorMessage; repeats: ActorMessage[] }> | undefined;
   #timers: Map<string, TimerHandle> | undefined;
   #deactivateRequested = false;
   #fenced = false;
   #deactivation: Promise<void> | undefined;
-  #markGone!: () => void;
-  /** Settles when the activation has left the directory. */
-  readonly gone = new Promise<void>((resolve) => (this.#markGone = resolve));
+  // Made when first asked for: most activations never are.
+  #gone: Promise<void> | undefined;
+  #markGone: (() => void) | undefined;
 
   constructor(id: string, def: CompiledDefinition, host: ActivationHost) {
     this.id = id;
     this.def = def;
     this.host = host;
-    this.#mailbox = new Mailbox(def.mailboxCapacity);
     this.lastActiveMs = host.clock.now();
   }
 
   get queued(): number {
-    return this.#mailbox.size;
+    return this.#mailbox === undefined ? 0 : this.#mailbox.size;
   }
 
   get running(): number {
@@ -85,14 +96,30 @@ export class Activation {
   }
 
   get idle(): boolean {
-    return this.#running === 0 && this.#mailbox.size === 0;
+    return this.#running === 0 && this.queued === 0;
+  }
+
+  /** Settles when the activation has left the directory. */
+  get gone(): Promise<void> {
+    if (this.#gone === undefined) {
+      this.#gone = this.status === "gone" ? Promise.resolve() : new Promise<void>((resolve) => (this.#markGone = resolve));
+    }
+    return this.#gone;
   }
 
   /**
    * Accepts a message or throws: `call_cycle` if the target already waits in the
    * call chain (and the method does not interleave), `mailbox_full` at the bound.
    */
-  enqueue(msg: ActorMessage, method: CompiledMethod): void {
+  enqueue(msg: ActorMessage, method: CompiledMethod, fromRemote = false): void {
+    if (fromRemote) {
+      const inflight = this.#inflight?.get(msg.messageId);
+      if (inflight !== undefined) {
+        inflight.repeats.push(msg);
+        this.host.metrics.duplicatesDropped++;
+        return;
+      }
+    }
     if (!method.interleave && msg.callChain.includes(this.id)) {
       this.host.metrics.callCyclesRefused++;
       throw new SwitchboardError(
@@ -101,13 +128,38 @@ export class Activation {
         { context: { actorId: this.id, method: method.name } },
       );
     }
-    if (!this.#mailbox.push(msg)) {
+    // Nothing waits ahead of it and it may start: what queueing and pumping would do at once.
+    if (this.#mailbox === undefined && this.status === "active" && this.#mayStart(method)) {
+      if (fromRemote) this.#track(msg);
+      this.#start(msg, method);
+      return;
+    }
+    if (!(this.#mailbox ??= new Mailbox(this.def.mailboxCapacity)).push(msg)) {
       this.host.metrics.mailboxFull(this.def.type);
       throw new SwitchboardError("mailbox_full", `mailbox of ${this.id} is full (${this.def.mailboxCapacity} messages waiting)`, {
         context: { actorId: this.id, method: method.name },
       });
     }
+    if (fromRemote) this.#track(msg);
     this.#pump();
+  }
+
+  #track(msg: ActorMessage): void {
+    (this.#inflight ??= new Map()).set(msg.messageId, { original: msg, repeats: [] });
+  }
+
+  /** Answers a message and any repeats joined to it. */
+  #settle(msg: ActorMessage, err: unknown, result?: unknown): void {
+    if (err) msg.settle?.(err);
+    else msg.settle?.(null, result);
+    const inflight = this.#inflight?.get(msg.messageId);
+    if (inflight === undefined || inflight.original !== msg) return;
+    this.#inflight!.delete(msg.messageId);
+    if (this.#inflight!.size === 0) this.#inflight = undefined;
+    for (const r of inflight.repeats) {
+      if (err) r.settle?.(err);
+      else r.settle?.(null, result);
+    }
   }
 
   /** Claims the next epoch, loads the state, runs `onActivate`, then starts turns. */
@@ -127,9 +179,9 @@ export class Activation {
       const cause = isSwitchboardError(err) ? err : new SwitchboardError("unavailable", `activation of ${this.id} failed: ${(err as Error)?.message ?? err}`, { cause: err, context: { actorId: this.id } });
       this.host.logger.error({ err, actorId: this.id }, "activation failed");
       this.status = "gone";
-      for (const m of this.#mailbox.drain()) m.settle?.(cause);
+      for (const m of this.#drain()) m.settle?.(cause);
       this.host.removed(this, []);
-      this.#markGone();
+      this.#markGone?.();
       return;
     }
     this.status = "active";
@@ -138,91 +190,95 @@ export class Activation {
     else this.#pump();
   }
 
+  /** Whether a turn of `method` may start now, beside the turns running. */
+  #mayStart(method: CompiledMethod): boolean {
+    return method.interleave || (!this.#writer && (method.readOnly || this.#running === 0));
+  }
+
+  #start(msg: ActorMessage, method: CompiledMethod): void {
+    const writer = !method.readOnly && !method.interleave;
+    if (writer) this.#writer = true;
+    this.#running++;
+    void this.#turn(msg, method, writer);
+  }
+
   #pump(): void {
-    if (this.status !== "active") return;
     for (;;) {
-      const msg = this.#mailbox.peek();
-      if (msg === undefined) return;
+      if (this.status !== "active") return;
+      const mailbox = this.#mailbox;
+      if (mailbox === undefined) return;
+      const msg = mailbox.peek()!;
       const method = this.def.methods.get(msg.method)!;
-      if (!method.interleave) {
-        if (this.#writer) return;
-        if (!method.readOnly && this.#running > 0) return;
+      if (!this.#mayStart(method)) return;
+      mailbox.shift();
+      if (mailbox.size === 0) this.#mailbox = undefined;
+      // A turn that ends before it yields leaves the next start to this loop rather than
+      // pumping itself: a long backlog of synchronous turns must not grow the stack.
+      const outer = this.#pumpStarting;
+      this.#pumpStarting = msg;
+      try {
+        this.#start(msg, method);
+      } finally {
+        this.#pumpStarting = outer;
       }
-      this.#mailbox.shift();
-      const writer = !method.readOnly && !method.interleave;
-      if (writer) this.#writer = true;
-      this.#running++;
-      void this.#turn(msg, method, writer);
     }
   }
 
   async #turn(msg: ActorMessage, method: CompiledMethod, writer: boolean): Promise<void> {
-    const now = this.host.clock.now();
     let failed = false;
-    const span = this.#startSpan(msg);
+    const span = this.host.tracing.start(this.id, this.def.type, msg, method);
     try {
+      const dedupe = this.#dedupe;
+      const now = msg.deadlineMs !== 0 || dedupe !== undefined ? this.host.clock.now() : 0;
       if (msg.deadlineMs !== 0 && now >= msg.deadlineMs) {
         this.host.metrics.deadlinesExpired++;
-        msg.settle?.(new SwitchboardError("deadline_exceeded", `deadline passed before ${this.id}.${msg.method} started`, { context: { actorId: this.id, method: msg.method } }));
+        this.#settle(msg, new SwitchboardError("deadline_exceeded", `deadline passed before ${this.id}.${msg.method} started`, { context: { actorId: this.id, method: msg.method } }));
         return;
       }
-      const seen = this.#dedupe?.lookup(msg.messageId, now);
+      const seen = dedupe?.lookup(msg.messageId, now);
       if (seen !== undefined) {
         this.host.metrics.duplicatesDropped++;
-        span.setAttribute(Attr.duplicate, true);
-        msg.settle?.(null, seen.result === undefined ? undefined : JSON.parse(seen.result));
+        span?.setAttribute(Attr.duplicate, true);
+        this.#settle(msg, null, seen.result === undefined ? undefined : JSON.parse(seen.result));
         return;
       }
       const ctx = new TurnContext(this, msg);
-      const spanContext = trace.setSpan(context.active(), span);
-      let result = context.with(spanContext, () => method.fn(ctx, msg.arg));
+      let result = span === undefined ? method.fn(ctx, msg.arg) : context.with(trace.setSpan(context.active(), span), method.fn, method, ctx, msg.arg);
       if (result instanceof Promise) result = await result;
-      const resultJson = msg.kind === "call" && result !== undefined ? encodeJson(result, `the result of ${this.id}.${msg.method}`) : undefined;
-      this.#dedupe?.record(msg.messageId, this.host.clock.now(), resultJson);
+      let answer: unknown;
+      if (msg.kind === "call" && result !== undefined) {
+        const what = `the result of ${this.id}.${msg.method}`;
+        if (dedupe === undefined) {
+          answer = jsonRoundTrip(result, what);
+        } else {
+          const resultJson = encodeJson(result, what);
+          dedupe.record(msg.messageId, this.host.clock.now(), resultJson);
+          answer = JSON.parse(resultJson);
+        }
+      } else {
+        dedupe?.record(msg.messageId, this.host.clock.now(), undefined);
+      }
       if (this.def.persistence === "turn" && !method.readOnly) await this.save();
-      msg.settle?.(null, resultJson === undefined ? undefined : JSON.parse(resultJson));
+      this.#settle(msg, null, answer);
     } catch (err) {
       failed = true;
       if (writer && this.def.persistence === "turn") this.#rollback();
       const error = this.#wrap(err, msg.method);
-      span.recordException(error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
-      if (msg.settle) msg.settle(error);
+      span?.recordException(error);
+      span?.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+      if (msg.settle) this.#settle(msg, error);
       else this.host.logger.warn({ err: error, actorId: this.id, method: msg.method, messageId: msg.messageId }, "one-way message failed");
     } finally {
-      span.end();
-      this.host.metrics.turnDone(failed);
+      span?.end();
+      const now = this.host.clock.now();
+      this.host.metrics.turnDone(failed, now);
       if (writer) this.#writer = false;
       this.#running--;
-      this.lastActiveMs = this.host.clock.now();
+      this.lastActiveMs = now;
       if (this.#running === 0) this.#wakeIdleWaiters();
       if ((this.#deactivateRequested || this.#fenced) && this.idle) void this.deactivate();
-      else this.#pump();
+      else if (this.#pumpStarting !== msg) this.#pump();
     }
-  }
-
-  #startSpan(msg: ActorMessage) {
-    let parent: Context = ROOT_CONTEXT;
-    if (msg.traceparent !== undefined) {
-      parent = propagation.extract(ROOT_CONTEXT, { traceparent: msg.traceparent, tracestate: msg.tracestate });
-    }
-    return this.host.tracer.startSpan(
-      `${this.def.type}.${msg.method}`,
-      {
-        kind: msg.kind === "call" ? SpanKind.SERVER : SpanKind.CONSUMER,
-        attributes: {
-          [Attr.messagingSystem]: "switchboard",
-          [Attr.messagingOperation]: "process",
-          [Attr.messagingDestination]: this.id,
-          [Attr.messageId]: msg.messageId,
-          [Attr.actorType]: this.def.type,
-          [Attr.actorId]: this.id,
-          [Attr.method]: msg.method,
-          [Attr.nodeId]: this.host.nodeId,
-        },
-      },
-      parent,
-    );
   }
 
   /**
@@ -256,24 +312,31 @@ export class Activation {
    * means a newer activation exists elsewhere: this one stops serving.
    */
   save(): Promise<void> {
-    const next = this.#saving.then(() => this.#saveNow());
-    this.#saving = next.catch(() => undefined);
+    const next = this.#savesInFlight++ === 0 ? this.#saveNow() : this.#saving!.then(() => this.#saveNow());
+    // Handled here, so a caller that drops the promise does not make an unhandled rejection.
+    const settled = next.catch(ignore);
+    if (this.#savesInFlight > 0) this.#saving = settled;
     return next;
   }
 
   async #saveNow(): Promise<void> {
-    if (this.#fenced) throw this.#fencedError();
-    const json = this.#recordJson();
-    if (json === this.#savedJson) return;
     try {
-      this.#etag = await this.host.store.save(this.id, encoder.encode(json), { etag: this.#etag, epoch: this.epoch });
-      this.#savedJson = json;
-    } catch (err) {
-      if (isSwitchboardError(err, "stale_epoch") || isSwitchboardError(err, "etag_mismatch")) {
-        this.#fenced = true;
-        this.host.logger.warn({ actorId: this.id, epoch: this.epoch, code: err.code }, "activation fenced by a newer one; deactivating without saving");
+      if (this.#fenced) throw this.#fencedError();
+      const json = this.#recordJson();
+      if (json === this.#savedJson) return;
+      try {
+        // Buffer: a Uint8Array, and much quicker than TextEncoder for short strings. The store copies it.
+        this.#etag = await this.host.store.save(this.id, Buffer.from(json, "utf8"), { etag: this.#etag, epoch: this.epoch });
+        this.#savedJson = json;
+      } catch (err) {
+        if (isSwitchboardError(err, "stale_epoch") || isSwitchboardError(err, "etag_mismatch")) {
+          this.#fenced = true;
+          this.host.logger.warn({ actorId: this.id, epoch: this.epoch, code: err.code }, "activation fenced by a newer one; deactivating without saving");
+        }
+        throw err;
       }
-      throw err;
+    } finally {
+      if (--this.#savesInFlight === 0) this.#saving = undefined;
     }
   }
 
@@ -298,9 +361,28 @@ export class Activation {
     this.#deactivateRequested = true;
   }
 
+  /** Takes every waiting message, with the repeats joined to them, out of the mailbox. */
+  #drain(): ActorMessage[] {
+    const waiting = this.#mailbox?.drain() ?? [];
+    this.#mailbox = undefined;
+    if (this.#inflight === undefined) return waiting;
+    const out: ActorMessage[] = [];
+    for (const m of waiting) {
+      out.push(m);
+      const inflight = this.#inflight.get(m.messageId);
+      if (inflight?.original === m) {
+        out.push(...inflight.repeats);
+        this.#inflight.delete(m.messageId);
+      }
+    }
+    if (this.#inflight.size === 0) this.#inflight = undefined;
+    return out;
+  }
+
   #wakeIdleWaiters(): void {
     const waiters = this.#idleWaiters;
-    this.#idleWaiters = [];
+    if (waiters === undefined) return;
+    this.#idleWaiters = undefined;
     for (const w of waiters) w();
   }
 
@@ -321,7 +403,7 @@ export class Activation {
     this.status = "deactivating";
     if (this.#timers) for (const t of this.#timers.values()) t.cancel();
     this.#timers = undefined;
-    if (this.#running > 0) await new Promise<void>((r) => this.#idleWaiters.push(r));
+    if (this.#running > 0) await new Promise<void>((r) => (this.#idleWaiters ??= []).push(r));
     if (!this.#fenced) {
       try {
         if (this.def.source.onDeactivate) await this.def.source.onDeactivate(new TurnContext(this, undefined));
@@ -332,7 +414,7 @@ export class Activation {
     }
     this.status = "gone";
     this.host.metrics.deactivations++;
-    this.host.removed(this, this.#mailbox.drain());
-    this.#markGone();
+    this.host.removed(this, this.#drain());
+    this.#markGone?.();
   }
 }

@@ -3,6 +3,8 @@ import type { RuntimeInternals } from "./runtime-internals.ts";
 
 type Parent = Parameters<RuntimeInternals["invoke"]>[5];
 
+const noOptions: CallOptions = Object.freeze({});
+
 /** The one `ActorRef` implementation: an id plus who is calling. */
 export class ActorRefImpl implements ActorRef<Handlers<any>> {
   readonly id: string;
@@ -15,11 +17,11 @@ export class ActorRefImpl implements ActorRef<Handlers<any>> {
     this.#parent = parent;
   }
 
-  call(method: string, arg?: unknown, options: CallOptions = {}): Promise<any> {
+  call(method: string, arg?: unknown, options: CallOptions = noOptions): Promise<any> {
     return this.#runtime.invoke("call", this.id, method, arg, options, this.#parent);
   }
 
-  send(method: string, arg?: unknown, options: CallOptions = {}): Promise<void> {
+  send(method: string, arg?: unknown, options: CallOptions = noOptions): Promise<void> {
     return this.#runtime.invoke("send", this.id, method, arg, options, this.#parent) as Promise<void>;
   }
 }

@@ -144,6 +144,17 @@ describe("turns", () => {
     await rt.shutdown();
   });
 
+  test("a long backlog of synchronous turns drains without growing the stack", async () => {
+    // Explicit persistence and a synchronous handler: no turn ever yields.
+    const Tick = defineActor({ type: "tick", initialState: () => ({ n: 0 }), persistence: "explicit", mailboxCapacity: 100_000, handlers: { hit: (ctx) => void ctx.state.n++, get: (ctx) => ctx.state.n } });
+    const rt = runtime([Tick]);
+    const t = rt.refById("tick/t:1");
+    // Queued while the actor activates, so the first pump meets all of them at once.
+    for (let i = 0; i < 50_000; i++) void t.send("hit");
+    assert.equal(await t.call("get"), 50_000);
+    await rt.shutdown();
+  });
+
   test("a reentrant method interleaves with a turn that awaits", async () => {
     const gate = deferred();
     const Room = defineActor({
@@ -379,4 +390,48 @@ describe("lifecycle", () => {
     assert.equal(await rt2.refById("tally/t:s").call("get"), 50, "every accepted message was applied and saved");
     await rt2.shutdown();
   });
+});
+
+test("a repeat of a remote message still queued or running joins it instead of running twice", async () => {
+  const gate = deferred();
+  let runs = 0;
+  const Slow = defineActor({
+    type: "slowpay",
+    initialState: () => ({ n: 0 }),
+    handlers: {
+      pay: async (ctx) => {
+        runs++;
+        await gate.promise;
+        return ++ctx.state.n;
+      },
+    },
+  });
+  const rt = runtime([Slow]);
+  const answers: unknown[] = [];
+  const remote = (messageId: string) =>
+    new Promise((resolve, reject) =>
+      rt.acceptRemote({
+        kind: "call",
+        target: "slowpay/t:x",
+        method: "pay",
+        arg: undefined,
+        messageId,
+        deadlineMs: Date.now() + 5000,
+        callChain: [],
+        sender: undefined,
+        traceparent: undefined,
+        tracestate: undefined,
+        settle: (err, result) => (err ? reject(err) : resolve(result)),
+      }),
+    ).then((r) => answers.push(r));
+  const first = remote("m-1");
+  await new Promise((r) => setTimeout(r, 5));
+  const retry = remote("m-1");
+  const other = remote("m-2");
+  gate.resolve();
+  await Promise.all([first, retry, other]);
+  assert.equal(runs, 2, "m-1 ran once, m-2 once");
+  assert.deepEqual(answers.sort(), [1, 1, 2], "the repeat got the original's answer");
+  assert.equal(rt.metrics.duplicatesDropped, 1);
+  await rt.shutdown();
 });

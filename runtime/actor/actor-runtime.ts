@@ -1,6 +1,6 @@
-import { context, propagation, trace, type Tracer } from "@opentelemetry/api";
+import { context, propagation, type Tracer } from "@opentelemetry/api";
 import { randomUUID } from "node:crypto";
-import { systemClock, type Clock } from "../clock.ts";
+import { systemClock, type Clock, type TimerHandle } from "../clock.ts";
 import { SwitchboardError } from "../errors.ts";
 import type { StateStore } from "../state/index.ts";
 import { createLogger, type Logger } from "../telemetry/logger.ts";
@@ -13,6 +13,7 @@ import { compileDefinition, type CompiledDefinition } from "./compiled-definitio
 import { jsonCopy } from "./json-copy.ts";
 import { RuntimeMetrics } from "./runtime-metrics.ts";
 import type { RuntimeInternals } from "./runtime-internals.ts";
+import { TurnTracer } from "./turn-tracer.ts";
 import type { Placement } from "./placement.ts";
 
 /** Durable reminders, as the runtime uses them (see runtime/reminders). */
@@ -64,6 +65,10 @@ export interface RuntimeStats {
   readonly deactivationsTotal: number;
 }
 
+const noCallChain: readonly string[] = Object.freeze([]);
+/** What a send resolves with once the message is accepted; shared, as it carries nothing. */
+const accepted: Promise<void> = Promise.resolve();
+
 /**
  * The virtual-actor runtime of one node. Actors are reached by id through `ref`;
  * the first message activates an actor, an idle one is persisted and deactivated, and
@@ -106,10 +111,10 @@ export class ActorRuntime implements RuntimeInternals {
       clock: this.#clock,
       store: options.stateStore,
       logger: this.#logger,
-      tracer: options.tracer ?? trace.getTracer("switchboard.runtime"),
+      tracing: new TurnTracer(options.tracer, options.nodeId),
       metrics: this.metrics,
       nodeId: this.nodeId,
-      invoke: (...args) => self.invoke(...args),
+      invoke: (kind, target, method, arg, options, parent) => self.invoke(kind, target, method, arg, options, parent),
       setReminder: (...args) => self.setReminder(...args),
       cancelReminder: (...args) => self.cancelReminder(...args),
       removed: (activation, leftovers) => self.#removed(activation, leftovers),
@@ -143,46 +148,74 @@ export class ActorRuntime implements RuntimeInternals {
       if (!this.#accepting && parent === undefined) {
         throw new SwitchboardError("shutting_down", `node ${this.nodeId} is shutting down`, { context: { actorId: target, method } });
       }
-      const def = this.#definitionFor(target, method);
-      const now = this.#clock.now();
+      // An id with an activation here was checked when it was activated.
+      const def = this.#directory.get(target)?.def ?? this.#definitionOf(target, method);
+      if (!def.methods.has(method)) throw this.#unknownMethod(def, target, method);
+      const now = kind === "call" ? this.#clock.now() : 0;
+      const carrier: { traceparent?: string; tracestate?: string } = {};
+      propagation.inject(context.active(), carrier);
+      const copy = jsonCopy(arg, `the argument of ${target}.${method}`);
+      const messageId = options.messageId ?? randomUUID();
+      if (kind === "send") {
+        const msg: ActorMessage = {
+          kind,
+          target,
+          method,
+          arg: copy,
+          messageId,
+          deadlineMs: 0,
+          callChain: noCallChain,
+          sender: parent?.actorId,
+          traceparent: carrier.traceparent,
+          tracestate: carrier.tracestate,
+          settle: undefined,
+        };
+        if (this.#isRemote(target)) return this.#placement!.forward(msg).then(() => undefined);
+        this.#deliver(msg, def);
+        return accepted;
+      }
       let timeoutMs = options.timeoutMs ?? this.#callTimeoutMs;
       const parentDeadline = parent?.message?.deadlineMs ?? 0;
       if (parentDeadline !== 0) timeoutMs = Math.min(timeoutMs, parentDeadline - now);
-      const carrier: { traceparent?: string; tracestate?: string } = {};
-      propagation.inject(context.active(), carrier);
-      const base = {
+      if (timeoutMs <= 0) throw this.#deadlineError(target, method);
+      const callChain = parent === undefined ? noCallChain : [...(parent.message?.callChain ?? noCallChain), parent.actorId];
+      const deadlineMs = now + timeoutMs;
+      let resolveCall!: (result: unknown) => void;
+      let rejectCall!: (err: unknown) => void;
+      const answered = new Promise<unknown>((resolve, reject) => {
+        resolveCall = resolve;
+        rejectCall = reject;
+      });
+      let done = false;
+      let timer: TimerHandle | undefined;
+      const settle = (err: unknown, result?: unknown) => {
+        if (done) return;
+        done = true;
+        timer?.cancel();
+        if (err) rejectCall(err);
+        else resolveCall(result);
+      };
+      const msg: ActorMessage = {
+        kind,
         target,
         method,
-        arg: jsonCopy(arg, `the argument of ${target}.${method}`),
-        messageId: options.messageId ?? randomUUID(),
+        arg: copy,
+        messageId,
+        deadlineMs,
+        callChain,
         sender: parent?.actorId,
         traceparent: carrier.traceparent,
         tracestate: carrier.tracestate,
+        settle,
       };
-      if (kind === "send") {
-        const msg: ActorMessage = { ...base, kind, deadlineMs: 0, callChain: [], settle: undefined };
-        if (this.#isRemote(target)) return this.#placement!.forward(msg).then(() => undefined);
-        this.#deliver(msg, def);
-        return Promise.resolve();
+      try {
+        this.#route(msg, def);
+      } catch (err) {
+        settle(err);
       }
-      if (timeoutMs <= 0) throw this.#deadlineError(target, method);
-      const callChain = parent === undefined ? [] : [...(parent.message?.callChain ?? []), parent.actorId];
-      return new Promise((resolve, reject) => {
-        let done = false;
-        const timer = this.#clock.setTimer(() => settle(this.#deadlineError(target, method)), timeoutMs);
-        const settle = (err: unknown, result?: unknown) => {
-          if (done) return;
-          done = true;
-          timer.cancel();
-          if (err) reject(err);
-          else resolve(result);
-        };
-        try {
-          this.#route({ ...base, kind, deadlineMs: now + timeoutMs, callChain, settle }, def);
-        } catch (err) {
-          settle(err);
-        }
-      });
+      // A call answered before its turn yielded (a synchronous handler of an idle actor) needs no deadline timer.
+      if (!done) timer = this.#clock.setTimer(() => settle(this.#deadlineError(target, method)), deadlineMs - this.#clock.now());
+      return answered;
     } catch (err) {
       return Promise.reject(err);
     }
@@ -193,11 +226,21 @@ export class ActorRuntime implements RuntimeInternals {
   }
 
   #definitionFor(target: string, method: string): CompiledDefinition {
+    const def = this.#definitionOf(target, method);
+    if (!def.methods.has(method)) throw this.#unknownMethod(def, target, method);
+    return def;
+  }
+
+  /** Checks the id and finds its type; `method` is for the error's context. */
+  #definitionOf(target: string, method: string): CompiledDefinition {
     parseActorId(target);
     const def = this.#types.get(typeOf(target));
     if (def === undefined) throw new SwitchboardError("unknown_actor_type", `no actor type ${typeOf(target)} on this node (${target})`, { context: { actorId: target, method } });
-    if (!def.methods.has(method)) throw new SwitchboardError("unknown_method", `${def.type} has no handler ${method}`, { context: { actorId: target, method } });
     return def;
+  }
+
+  #unknownMethod(def: CompiledDefinition, target: string, method: string): SwitchboardError {
+    return new SwitchboardError("unknown_method", `${def.type} has no handler ${method}`, { context: { actorId: target, method } });
   }
 
   #isRemote(target: string): boolean {
@@ -221,7 +264,7 @@ export class ActorRuntime implements RuntimeInternals {
     if (!this.#accepting) throw new SwitchboardError("shutting_down", `node ${this.nodeId} is shutting down`, { context: { actorId: msg.target, method: msg.method } });
     const def = this.#definitionFor(msg.target, msg.method);
     if (this.#isRemote(msg.target)) throw new SwitchboardError("unavailable", `node ${this.nodeId} does not serve ${msg.target} now`, { context: { actorId: msg.target, method: msg.method } });
-    this.#deliver(msg, def);
+    this.#deliver(msg, def, true);
   }
 
   /** Deactivates (persisting) every activation whose id matches; resolves when all are gone. */
@@ -232,16 +275,16 @@ export class ActorRuntime implements RuntimeInternals {
   }
 
   /** Puts the message in the target's mailbox, activating it first if needed. Throws what `enqueue` throws. */
-  #deliver(msg: ActorMessage, def: CompiledDefinition): void {
+  #deliver(msg: ActorMessage, def: CompiledDefinition, fromRemote = false): void {
     let activation = this.#directory.get(msg.target);
     if (activation === undefined) {
       activation = new Activation(msg.target, def, this.#host);
       this.#directory.set(msg.target, activation);
-      activation.enqueue(msg, def.methods.get(msg.method)!);
+      activation.enqueue(msg, def.methods.get(msg.method)!, fromRemote);
       void activation.activate();
       return;
     }
-    activation.enqueue(msg, def.methods.get(msg.method)!);
+    activation.enqueue(msg, def.methods.get(msg.method)!, fromRemote);
   }
 
   #removed(activation: Activation, leftovers: ActorMessage[]): void {

@@ -7,6 +7,8 @@ export interface CompiledMethod {
   readonly readOnly: boolean;
   /** Runs without waiting for other turns (the method or the whole type is reentrant). */
   readonly interleave: boolean;
+  /** `type.method`: the name of its turns' spans. */
+  readonly spanName: string;
 }
 
 /** A definition with its defaults filled in and its handlers in a map: what the runtime runs. */
@@ -26,7 +28,7 @@ export function compileDefinition(def: ActorDefinition<any, Handlers<any>>): Com
     const fn = typeof spec === "function" ? spec : spec.handler;
     const readOnly = typeof spec !== "function" && spec.readOnly === true;
     const interleave = def.reentrant === true || (typeof spec !== "function" && spec.reentrant === true);
-    methods.set(name, { name, fn, readOnly, interleave });
+    methods.set(name, { name, fn, readOnly, interleave, spanName: `${def.type}.${name}` });
   }
   return {
     type: def.type,

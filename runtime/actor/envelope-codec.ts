@@ -11,13 +11,13 @@ const decoder = new TextDecoder();
  * payload is the argument as JSON. `settle` stays behind: the answer comes back as a
  * `Reply` on the transport's reply subject.
  */
-export function encodeEnvelope(msg: ActorMessage): Uint8Array {
+export function encodeEnvelope(msg: ActorMessage, deadlineMs = msg.deadlineMs): Uint8Array {
   return Envelope.encode({
     target: msg.target,
     method: msg.method,
     payload: Buffer.from(msg.arg === undefined ? "" : encodeJson(msg.arg, `the argument of ${msg.target}.${msg.method}`)),
     messageId: msg.messageId,
-    deadlineUnixMs: msg.deadlineMs,
+    deadlineUnixMs: deadlineMs,
     trace: msg.traceparent === undefined ? undefined : { traceparent: msg.traceparent, tracestate: msg.tracestate ?? "" },
     kind: msg.kind === "call" ? EnvelopeKind.ENVELOPE_KIND_CALL : EnvelopeKind.ENVELOPE_KIND_SEND,
     contentType: jsonType,

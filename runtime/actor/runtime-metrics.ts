@@ -25,10 +25,11 @@ export class RuntimeMetrics {
     this.#ringSecond = Math.floor(clock.now() / 1000);
   }
 
-  turnDone(failed: boolean): void {
+  /** Counts a finished turn; `nowMs` is the clock's time as the turn ended. */
+  turnDone(failed: boolean, nowMs: number): void {
     this.turns++;
     if (failed) this.turnsFailed++;
-    this.#roll();
+    this.#roll(nowMs);
     this.#ring[this.#ringSecond % this.#window]!++;
   }
 
@@ -38,14 +39,14 @@ export class RuntimeMetrics {
 
   /** Mean turns per second over the last complete seconds of the window. */
   turnsPerSecond(): number {
-    this.#roll();
+    this.#roll(this.#clock.now());
     let sum = 0;
     for (let i = 1; i < this.#window; i++) sum += this.#ring[(this.#ringSecond - i + this.#window) % this.#window]!;
     return sum / (this.#window - 1);
   }
 
-  #roll(): void {
-    const second = Math.floor(this.#clock.now() / 1000);
+  #roll(nowMs: number): void {
+    const second = Math.floor(nowMs / 1000);
     if (second === this.#ringSecond) return;
     const steps = Math.min(second - this.#ringSecond, this.#window);
     for (let i = 1; i <= steps; i++) this.#ring[(this.#ringSecond + i) % this.#window] = 0;

@@ -20,6 +20,12 @@ export interface ClusterPlacementOptions {
   readonly logger: Logger;
   /** Deadline of a forwarded one-way message, which has none of its own; default 30,000 ms. */
   readonly sendTimeoutMs?: number;
+  /**
+   * How long one attempt waits for its answer before it is sent again (same message
+   * id) within the call's deadline; default 2,000 ms. A node that dies with the
+   * message in hand never answers, and this is what lets the call reach the new owner.
+   */
+  readonly attemptTimeoutMs?: number;
 }
 
 export const messageIdHeader = "Sb-Message-Id";
@@ -28,8 +34,11 @@ export const messageIdHeader = "Sb-Message-Id";
  * Placement over partitions: an actor lives on the node that serves its partition's
  * subject, so the transport's routing is the directory. A message for a partition in
  * hand-over finds no responder (or a node that no longer owns it) and is retried with
- * backoff until its deadline; retries reuse the message id, so a type with `dedupe`
- * applies it once.
+ * backoff until its deadline. An attempt unanswered after `attemptTimeoutMs` (its node
+ * may have died holding it) is sent again. Every retry reuses the message id: the
+ * receiving activation joins a repeat to the original while that is still queued or
+ * running, and a type with `dedupe` never applies it twice, so delivery is at least
+ * once and, with `dedupe`, exactly once.
  */
 export class ClusterPlacement implements Placement {
   readonly #o: ClusterPlacementOptions;
@@ -49,7 +58,8 @@ export class ClusterPlacement implements Placement {
   async forward(msg: ActorMessage): Promise<unknown> {
     const subject = partitionSubject(this.#o.subjectPrefix, this.partitionOf(msg.target));
     const deadline = msg.deadlineMs !== 0 ? msg.deadlineMs : this.#o.clock.now() + (this.#o.sendTimeoutMs ?? 30_000);
-    const bytes = encodeEnvelope({ ...msg, deadlineMs: deadline });
+    // Read fields, never spread: a message may compute some of them lazily.
+    const bytes = encodeEnvelope(msg, deadline);
     const headers: Record<string, string> = { [messageIdHeader]: msg.messageId };
     if (msg.traceparent) headers.traceparent = msg.traceparent;
     if (msg.tracestate) headers.tracestate = msg.tracestate;
@@ -61,10 +71,12 @@ export class ClusterPlacement implements Placement {
           context: { actorId: msg.target, method: msg.method },
         });
       }
+      const attemptMs = Math.min(remaining, this.#o.attemptTimeoutMs ?? 2000);
       try {
-        const reply = await this.#o.transport.request(subject, bytes, { timeoutMs: remaining, headers });
+        const reply = await this.#o.transport.request(subject, bytes, { timeoutMs: attemptMs, headers });
         return decodeReply(reply.data);
       } catch (err) {
+        if (isSwitchboardError(err, "deadline_exceeded") && attemptMs < remaining) continue;
         // Nobody serves the partition (hand-over, failover) or the node that answered no
         // longer owns it: try again shortly. Anything else is the answer.
         if (!isSwitchboardError(err) || (err.code !== "unavailable" && err.code !== "shutting_down")) {

@@ -89,11 +89,14 @@ export class Membership {
     }
   }
 
-  /** Live members, read from the table (expired leases are gone). */
+  /**
+   * Live members: the table's TTL is the lease, so an expired lease is simply gone.
+   * Expiry is the table's (the NATS server's) decision, never this node's clock, so
+   * clock skew between nodes cannot make a live node look dead.
+   */
   async live(): Promise<MemberRecord[]> {
-    const now = this.#o.clock.now();
     const entries = await this.#o.members.entries("node.");
-    return entries.filter((e) => now - e.writtenAtMs < this.leaseMs).map((e) => decodeMemberRecord(e.value));
+    return entries.map((e) => decodeMemberRecord(e.value));
   }
 
   /** Stops renewing and removes the lease, so the cluster reacts at once. */

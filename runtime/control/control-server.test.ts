@@ -19,6 +19,7 @@ test("the control service lists activations by type, deactivates one, and report
   const plane = createRuntimeControlPlane({
     runtime,
     nodeInfo: () => ({ nodeId: "c1", version: "test", mode: "embedded", startedAtMs: 0, uptimeMs: 1, listeners: [], dataDir: "/tmp" }),
+    onDrain: () => {},
   });
   const server = await startControlServer({ port: 0, plane, logger: createLogger({ nodeId: "c1", level: "silent" }) });
   const client = new ControlServiceClient(`127.0.0.1:${server.port}`, credentials.createInsecure());

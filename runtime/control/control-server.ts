@@ -49,8 +49,8 @@ function controlService(plane: ControlPlane, logger: Logger): ControlServiceServ
         pid: process.pid,
       };
     }, onInternal),
-    listActivations: unary((req) => {
-      const counts = plane.activations({ type: req.type || undefined, sampleIds: req.sampleIds });
+    listActivations: unary(async (req) => {
+      const counts = await plane.activations({ type: req.type || undefined, sampleIds: req.sampleIds, localOnly: req.localOnly });
       return {
         groups: counts.groups.map((g) => ({ type: g.type, count: g.count, sampleIds: [...g.sampleIds] })),
         total: counts.total,
@@ -59,6 +59,26 @@ function controlService(plane: ControlPlane, logger: Logger): ControlServiceServ
     deactivateActor: unary(async (req) => {
       parseActorId(req.actorId);
       return { wasActive: await plane.deactivate(req.actorId) };
+    }, onInternal),
+    listNodes: unary(async () => {
+      const view = await plane.nodes();
+      return {
+        nodes: view.nodes.map((n) => ({ ...n, startedUnixMs: n.startedAtMs })),
+        partitions: view.partitions,
+        partitionsUnowned: view.partitionsUnowned,
+        coordinator: view.coordinator,
+      };
+    }, onInternal),
+    locateActor: unary((req) => plane.locate(req.actorId), onInternal),
+    movePartition: unary(async (req) => {
+      if (!req.toNode) throw new SwitchboardError("invalid_argument", "to_node is required");
+      const p = await plane.movePartition(req.partition, req.toNode);
+      return { partition: p.partition, owner: p.owner, state: p.state, movingTo: p.movingTo };
+    }, onInternal),
+    drainNode: unary(async (req) => {
+      if (!req.nodeId) throw new SwitchboardError("invalid_argument", "node_id is required");
+      await plane.drainNode(req.nodeId);
+      return {};
     }, onInternal),
     getRuntimeStats: unary(() => {
       const { runtime: r, eventLoop, heapUsedBytes, rssBytes } = plane.stats();

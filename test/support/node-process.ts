@@ -42,11 +42,15 @@ export class NodeProcess {
   stderr = "";
   readonly #waiters = new Set<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
 
-  constructor(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
-    this.child = spawn(process.execPath, [cliPath, "start", ...args], {
+  /** `script`: run this entry point (which calls `runStart`) instead of `switchboard start`. */
+  constructor(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; script?: string } = {}) {
+    const argv = options.script === undefined ? [cliPath, "start", ...args] : [options.script, ...args];
+    // A fixture gets a stdin pipe and exits when it closes, so a test run that is killed
+    // outright does not leave nodes behind.
+    this.child = spawn(process.execPath, argv, {
       cwd: options.cwd ?? repoRoot,
       env: { ...process.env, ...options.env },
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: [options.script === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
     this.child.stderr!.on("data", (d: Buffer) => (this.stderr += d));
     createInterface({ input: this.child.stdout! }).on("line", (raw) => {

@@ -115,6 +115,8 @@ export interface ListActivationsRequest {
   type: string;
   /** At most this many ids per type in the answer (counts are always complete); 0 = none. */
   sampleIds: number;
+  /** Only this node's activations; otherwise a cluster node asks every live node. */
+  localOnly: boolean;
 }
 
 export interface ActivationGroup {
@@ -161,6 +163,65 @@ export interface GetRuntimeStatsResponse {
   eventLoopLagMaxMs: number;
   heapUsedBytes: number;
   rssBytes: number;
+}
+
+export interface ListNodesRequest {
+}
+
+export interface NodeSummary {
+  nodeId: string;
+  /** `host:port` of its gRPC API. */
+  grpcAddress: string;
+  draining: boolean;
+  coordinator: boolean;
+  partitions: number;
+  activations: number;
+  mailboxDepth: number;
+  eventLoopLagMs: number;
+  turnsPerSecond: number;
+  startedUnixMs: number;
+}
+
+export interface ListNodesResponse {
+  nodes: NodeSummary[];
+  /** Partitions in the cluster, and how many have no active owner now. */
+  partitions: number;
+  partitionsUnowned: number;
+  coordinator: string;
+}
+
+export interface LocateActorRequest {
+  actorId: string;
+}
+
+export interface LocateActorResponse {
+  actorId: string;
+  partition: number;
+  /** Empty when the partition has no owner yet. */
+  owner: string;
+  /** "active" or "handover". */
+  state: string;
+  /** The node it is moving to, during a handover. */
+  movingTo: string;
+}
+
+export interface MovePartitionRequest {
+  partition: number;
+  toNode: string;
+}
+
+export interface MovePartitionResponse {
+  partition: number;
+  owner: string;
+  state: string;
+  movingTo: string;
+}
+
+export interface DrainNodeRequest {
+  nodeId: string;
+}
+
+export interface DrainNodeResponse {
 }
 
 function createBaseHealthRequest(): HealthRequest {
@@ -687,7 +748,7 @@ export const GetNodeInfoResponse: MessageFns<GetNodeInfoResponse> = {
 };
 
 function createBaseListActivationsRequest(): ListActivationsRequest {
-  return { type: "", sampleIds: 0 };
+  return { type: "", sampleIds: 0, localOnly: false };
 }
 
 export const ListActivationsRequest: MessageFns<ListActivationsRequest> = {
@@ -697,6 +758,9 @@ export const ListActivationsRequest: MessageFns<ListActivationsRequest> = {
     }
     if (message.sampleIds !== 0) {
       writer.uint32(16).uint32(message.sampleIds);
+    }
+    if (message.localOnly !== false) {
+      writer.uint32(24).bool(message.localOnly);
     }
     return writer;
   },
@@ -730,6 +794,14 @@ export const ListActivationsRequest: MessageFns<ListActivationsRequest> = {
             message.sampleIds = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.localOnly = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -750,6 +822,11 @@ export const ListActivationsRequest: MessageFns<ListActivationsRequest> = {
         : isSet(object.sample_ids)
         ? globalThis.Number(object.sample_ids)
         : 0,
+      localOnly: isSet(object.localOnly)
+        ? globalThis.Boolean(object.localOnly)
+        : isSet(object.local_only)
+        ? globalThis.Boolean(object.local_only)
+        : false,
     };
   },
 
@@ -761,6 +838,9 @@ export const ListActivationsRequest: MessageFns<ListActivationsRequest> = {
     if (message.sampleIds !== 0) {
       obj.sampleIds = Math.round(message.sampleIds);
     }
+    if (message.localOnly !== false) {
+      obj.localOnly = message.localOnly;
+    }
     return obj;
   },
 
@@ -771,6 +851,7 @@ export const ListActivationsRequest: MessageFns<ListActivationsRequest> = {
     const message = createBaseListActivationsRequest();
     message.type = object.type ?? "";
     message.sampleIds = object.sampleIds ?? 0;
+    message.localOnly = object.localOnly ?? false;
     return message;
   },
 };
@@ -1551,6 +1632,976 @@ export const GetRuntimeStatsResponse: MessageFns<GetRuntimeStatsResponse> = {
   },
 };
 
+function createBaseListNodesRequest(): ListNodesRequest {
+  return {};
+}
+
+export const ListNodesRequest: MessageFns<ListNodesRequest> = {
+  encode(_: ListNodesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListNodesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListNodesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListNodesRequest {
+    return {};
+  },
+
+  toJSON(_: ListNodesRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListNodesRequest>): ListNodesRequest {
+    return ListNodesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListNodesRequest>): ListNodesRequest {
+    const message = createBaseListNodesRequest();
+    return message;
+  },
+};
+
+function createBaseNodeSummary(): NodeSummary {
+  return {
+    nodeId: "",
+    grpcAddress: "",
+    draining: false,
+    coordinator: false,
+    partitions: 0,
+    activations: 0,
+    mailboxDepth: 0,
+    eventLoopLagMs: 0,
+    turnsPerSecond: 0,
+    startedUnixMs: 0,
+  };
+}
+
+export const NodeSummary: MessageFns<NodeSummary> = {
+  encode(message: NodeSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.grpcAddress !== "") {
+      writer.uint32(18).string(message.grpcAddress);
+    }
+    if (message.draining !== false) {
+      writer.uint32(24).bool(message.draining);
+    }
+    if (message.coordinator !== false) {
+      writer.uint32(32).bool(message.coordinator);
+    }
+    if (message.partitions !== 0) {
+      writer.uint32(40).uint32(message.partitions);
+    }
+    if (message.activations !== 0) {
+      writer.uint32(48).uint64(message.activations);
+    }
+    if (message.mailboxDepth !== 0) {
+      writer.uint32(56).uint64(message.mailboxDepth);
+    }
+    if (message.eventLoopLagMs !== 0) {
+      writer.uint32(65).double(message.eventLoopLagMs);
+    }
+    if (message.turnsPerSecond !== 0) {
+      writer.uint32(73).double(message.turnsPerSecond);
+    }
+    if (message.startedUnixMs !== 0) {
+      writer.uint32(80).int64(message.startedUnixMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.grpcAddress = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.draining = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.coordinator = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.partitions = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.activations = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.mailboxDepth = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 65) {
+              break;
+            }
+
+            message.eventLoopLagMs = reader.double();
+            continue;
+          }
+          case 9: {
+            if (tag !== 73) {
+              break;
+            }
+
+            message.turnsPerSecond = reader.double();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.startedUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeSummary {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      grpcAddress: isSet(object.grpcAddress)
+        ? globalThis.String(object.grpcAddress)
+        : isSet(object.grpc_address)
+        ? globalThis.String(object.grpc_address)
+        : "",
+      draining: isSet(object.draining) ? globalThis.Boolean(object.draining) : false,
+      coordinator: isSet(object.coordinator) ? globalThis.Boolean(object.coordinator) : false,
+      partitions: isSet(object.partitions) ? globalThis.Number(object.partitions) : 0,
+      activations: isSet(object.activations) ? globalThis.Number(object.activations) : 0,
+      mailboxDepth: isSet(object.mailboxDepth)
+        ? globalThis.Number(object.mailboxDepth)
+        : isSet(object.mailbox_depth)
+        ? globalThis.Number(object.mailbox_depth)
+        : 0,
+      eventLoopLagMs: isSet(object.eventLoopLagMs)
+        ? globalThis.Number(object.eventLoopLagMs)
+        : isSet(object.event_loop_lag_ms)
+        ? globalThis.Number(object.event_loop_lag_ms)
+        : 0,
+      turnsPerSecond: isSet(object.turnsPerSecond)
+        ? globalThis.Number(object.turnsPerSecond)
+        : isSet(object.turns_per_second)
+        ? globalThis.Number(object.turns_per_second)
+        : 0,
+      startedUnixMs: isSet(object.startedUnixMs)
+        ? globalThis.Number(object.startedUnixMs)
+        : isSet(object.started_unix_ms)
+        ? globalThis.Number(object.started_unix_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: NodeSummary): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.grpcAddress !== "") {
+      obj.grpcAddress = message.grpcAddress;
+    }
+    if (message.draining !== false) {
+      obj.draining = message.draining;
+    }
+    if (message.coordinator !== false) {
+      obj.coordinator = message.coordinator;
+    }
+    if (message.partitions !== 0) {
+      obj.partitions = Math.round(message.partitions);
+    }
+    if (message.activations !== 0) {
+      obj.activations = Math.round(message.activations);
+    }
+    if (message.mailboxDepth !== 0) {
+      obj.mailboxDepth = Math.round(message.mailboxDepth);
+    }
+    if (message.eventLoopLagMs !== 0) {
+      obj.eventLoopLagMs = floatToJson(message.eventLoopLagMs);
+    }
+    if (message.turnsPerSecond !== 0) {
+      obj.turnsPerSecond = floatToJson(message.turnsPerSecond);
+    }
+    if (message.startedUnixMs !== 0) {
+      obj.startedUnixMs = Math.round(message.startedUnixMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NodeSummary>): NodeSummary {
+    return NodeSummary.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NodeSummary>): NodeSummary {
+    const message = createBaseNodeSummary();
+    message.nodeId = object.nodeId ?? "";
+    message.grpcAddress = object.grpcAddress ?? "";
+    message.draining = object.draining ?? false;
+    message.coordinator = object.coordinator ?? false;
+    message.partitions = object.partitions ?? 0;
+    message.activations = object.activations ?? 0;
+    message.mailboxDepth = object.mailboxDepth ?? 0;
+    message.eventLoopLagMs = object.eventLoopLagMs ?? 0;
+    message.turnsPerSecond = object.turnsPerSecond ?? 0;
+    message.startedUnixMs = object.startedUnixMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseListNodesResponse(): ListNodesResponse {
+  return { nodes: [], partitions: 0, partitionsUnowned: 0, coordinator: "" };
+}
+
+export const ListNodesResponse: MessageFns<ListNodesResponse> = {
+  encode(message: ListNodesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.nodes) {
+      NodeSummary.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.partitions !== 0) {
+      writer.uint32(16).uint32(message.partitions);
+    }
+    if (message.partitionsUnowned !== 0) {
+      writer.uint32(24).uint32(message.partitionsUnowned);
+    }
+    if (message.coordinator !== "") {
+      writer.uint32(34).string(message.coordinator);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListNodesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListNodesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodes.push(NodeSummary.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.partitions = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.partitionsUnowned = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.coordinator = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListNodesResponse {
+    return {
+      nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => NodeSummary.fromJSON(e)) : [],
+      partitions: isSet(object.partitions) ? globalThis.Number(object.partitions) : 0,
+      partitionsUnowned: isSet(object.partitionsUnowned)
+        ? globalThis.Number(object.partitionsUnowned)
+        : isSet(object.partitions_unowned)
+        ? globalThis.Number(object.partitions_unowned)
+        : 0,
+      coordinator: isSet(object.coordinator) ? globalThis.String(object.coordinator) : "",
+    };
+  },
+
+  toJSON(message: ListNodesResponse): unknown {
+    const obj: any = {};
+    if (message.nodes?.length) {
+      obj.nodes = message.nodes.map((e) => NodeSummary.toJSON(e));
+    }
+    if (message.partitions !== 0) {
+      obj.partitions = Math.round(message.partitions);
+    }
+    if (message.partitionsUnowned !== 0) {
+      obj.partitionsUnowned = Math.round(message.partitionsUnowned);
+    }
+    if (message.coordinator !== "") {
+      obj.coordinator = message.coordinator;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListNodesResponse>): ListNodesResponse {
+    return ListNodesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListNodesResponse>): ListNodesResponse {
+    const message = createBaseListNodesResponse();
+    message.nodes = object.nodes?.map((e) => NodeSummary.fromPartial(e)) || [];
+    message.partitions = object.partitions ?? 0;
+    message.partitionsUnowned = object.partitionsUnowned ?? 0;
+    message.coordinator = object.coordinator ?? "";
+    return message;
+  },
+};
+
+function createBaseLocateActorRequest(): LocateActorRequest {
+  return { actorId: "" };
+}
+
+export const LocateActorRequest: MessageFns<LocateActorRequest> = {
+  encode(message: LocateActorRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.actorId !== "") {
+      writer.uint32(10).string(message.actorId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LocateActorRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLocateActorRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.actorId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LocateActorRequest {
+    return {
+      actorId: isSet(object.actorId)
+        ? globalThis.String(object.actorId)
+        : isSet(object.actor_id)
+        ? globalThis.String(object.actor_id)
+        : "",
+    };
+  },
+
+  toJSON(message: LocateActorRequest): unknown {
+    const obj: any = {};
+    if (message.actorId !== "") {
+      obj.actorId = message.actorId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LocateActorRequest>): LocateActorRequest {
+    return LocateActorRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LocateActorRequest>): LocateActorRequest {
+    const message = createBaseLocateActorRequest();
+    message.actorId = object.actorId ?? "";
+    return message;
+  },
+};
+
+function createBaseLocateActorResponse(): LocateActorResponse {
+  return { actorId: "", partition: 0, owner: "", state: "", movingTo: "" };
+}
+
+export const LocateActorResponse: MessageFns<LocateActorResponse> = {
+  encode(message: LocateActorResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.actorId !== "") {
+      writer.uint32(10).string(message.actorId);
+    }
+    if (message.partition !== 0) {
+      writer.uint32(16).uint32(message.partition);
+    }
+    if (message.owner !== "") {
+      writer.uint32(26).string(message.owner);
+    }
+    if (message.state !== "") {
+      writer.uint32(34).string(message.state);
+    }
+    if (message.movingTo !== "") {
+      writer.uint32(42).string(message.movingTo);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LocateActorResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLocateActorResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.actorId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.partition = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.owner = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.movingTo = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LocateActorResponse {
+    return {
+      actorId: isSet(object.actorId)
+        ? globalThis.String(object.actorId)
+        : isSet(object.actor_id)
+        ? globalThis.String(object.actor_id)
+        : "",
+      partition: isSet(object.partition) ? globalThis.Number(object.partition) : 0,
+      owner: isSet(object.owner) ? globalThis.String(object.owner) : "",
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      movingTo: isSet(object.movingTo)
+        ? globalThis.String(object.movingTo)
+        : isSet(object.moving_to)
+        ? globalThis.String(object.moving_to)
+        : "",
+    };
+  },
+
+  toJSON(message: LocateActorResponse): unknown {
+    const obj: any = {};
+    if (message.actorId !== "") {
+      obj.actorId = message.actorId;
+    }
+    if (message.partition !== 0) {
+      obj.partition = Math.round(message.partition);
+    }
+    if (message.owner !== "") {
+      obj.owner = message.owner;
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.movingTo !== "") {
+      obj.movingTo = message.movingTo;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LocateActorResponse>): LocateActorResponse {
+    return LocateActorResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LocateActorResponse>): LocateActorResponse {
+    const message = createBaseLocateActorResponse();
+    message.actorId = object.actorId ?? "";
+    message.partition = object.partition ?? 0;
+    message.owner = object.owner ?? "";
+    message.state = object.state ?? "";
+    message.movingTo = object.movingTo ?? "";
+    return message;
+  },
+};
+
+function createBaseMovePartitionRequest(): MovePartitionRequest {
+  return { partition: 0, toNode: "" };
+}
+
+export const MovePartitionRequest: MessageFns<MovePartitionRequest> = {
+  encode(message: MovePartitionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.partition !== 0) {
+      writer.uint32(8).uint32(message.partition);
+    }
+    if (message.toNode !== "") {
+      writer.uint32(18).string(message.toNode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MovePartitionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMovePartitionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.partition = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.toNode = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MovePartitionRequest {
+    return {
+      partition: isSet(object.partition) ? globalThis.Number(object.partition) : 0,
+      toNode: isSet(object.toNode)
+        ? globalThis.String(object.toNode)
+        : isSet(object.to_node)
+        ? globalThis.String(object.to_node)
+        : "",
+    };
+  },
+
+  toJSON(message: MovePartitionRequest): unknown {
+    const obj: any = {};
+    if (message.partition !== 0) {
+      obj.partition = Math.round(message.partition);
+    }
+    if (message.toNode !== "") {
+      obj.toNode = message.toNode;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MovePartitionRequest>): MovePartitionRequest {
+    return MovePartitionRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MovePartitionRequest>): MovePartitionRequest {
+    const message = createBaseMovePartitionRequest();
+    message.partition = object.partition ?? 0;
+    message.toNode = object.toNode ?? "";
+    return message;
+  },
+};
+
+function createBaseMovePartitionResponse(): MovePartitionResponse {
+  return { partition: 0, owner: "", state: "", movingTo: "" };
+}
+
+export const MovePartitionResponse: MessageFns<MovePartitionResponse> = {
+  encode(message: MovePartitionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.partition !== 0) {
+      writer.uint32(8).uint32(message.partition);
+    }
+    if (message.owner !== "") {
+      writer.uint32(18).string(message.owner);
+    }
+    if (message.state !== "") {
+      writer.uint32(26).string(message.state);
+    }
+    if (message.movingTo !== "") {
+      writer.uint32(34).string(message.movingTo);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MovePartitionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMovePartitionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.partition = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.owner = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.movingTo = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MovePartitionResponse {
+    return {
+      partition: isSet(object.partition) ? globalThis.Number(object.partition) : 0,
+      owner: isSet(object.owner) ? globalThis.String(object.owner) : "",
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      movingTo: isSet(object.movingTo)
+        ? globalThis.String(object.movingTo)
+        : isSet(object.moving_to)
+        ? globalThis.String(object.moving_to)
+        : "",
+    };
+  },
+
+  toJSON(message: MovePartitionResponse): unknown {
+    const obj: any = {};
+    if (message.partition !== 0) {
+      obj.partition = Math.round(message.partition);
+    }
+    if (message.owner !== "") {
+      obj.owner = message.owner;
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.movingTo !== "") {
+      obj.movingTo = message.movingTo;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MovePartitionResponse>): MovePartitionResponse {
+    return MovePartitionResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MovePartitionResponse>): MovePartitionResponse {
+    const message = createBaseMovePartitionResponse();
+    message.partition = object.partition ?? 0;
+    message.owner = object.owner ?? "";
+    message.state = object.state ?? "";
+    message.movingTo = object.movingTo ?? "";
+    return message;
+  },
+};
+
+function createBaseDrainNodeRequest(): DrainNodeRequest {
+  return { nodeId: "" };
+}
+
+export const DrainNodeRequest: MessageFns<DrainNodeRequest> = {
+  encode(message: DrainNodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DrainNodeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDrainNodeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DrainNodeRequest {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DrainNodeRequest): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DrainNodeRequest>): DrainNodeRequest {
+    return DrainNodeRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DrainNodeRequest>): DrainNodeRequest {
+    const message = createBaseDrainNodeRequest();
+    message.nodeId = object.nodeId ?? "";
+    return message;
+  },
+};
+
+function createBaseDrainNodeResponse(): DrainNodeResponse {
+  return {};
+}
+
+export const DrainNodeResponse: MessageFns<DrainNodeResponse> = {
+  encode(_: DrainNodeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DrainNodeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDrainNodeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DrainNodeResponse {
+    return {};
+  },
+
+  toJSON(_: DrainNodeResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<DrainNodeResponse>): DrainNodeResponse {
+    return DrainNodeResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<DrainNodeResponse>): DrainNodeResponse {
+    const message = createBaseDrainNodeResponse();
+    return message;
+  },
+};
+
 /** The operator's view of one node. Every node serves it. */
 export type ControlServiceService = typeof ControlServiceService;
 export const ControlServiceService = {
@@ -1610,6 +2661,47 @@ export const ControlServiceService = {
       Buffer.from(GetRuntimeStatsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetRuntimeStatsResponse => GetRuntimeStatsResponse.decode(value),
   },
+  /** Every live node of the cluster with its load (an embedded node lists itself). */
+  listNodes: {
+    path: "/switchboard.v1.ControlService/ListNodes" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListNodesRequest): Buffer => Buffer.from(ListNodesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListNodesRequest => ListNodesRequest.decode(value),
+    responseSerialize: (value: ListNodesResponse): Buffer => Buffer.from(ListNodesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListNodesResponse => ListNodesResponse.decode(value),
+  },
+  /** Where an actor lives: its partition and the node that owns it. */
+  locateActor: {
+    path: "/switchboard.v1.ControlService/LocateActor" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: LocateActorRequest): Buffer => Buffer.from(LocateActorRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LocateActorRequest => LocateActorRequest.decode(value),
+    responseSerialize: (value: LocateActorResponse): Buffer => Buffer.from(LocateActorResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LocateActorResponse => LocateActorResponse.decode(value),
+  },
+  /** Starts moving a partition to another node; the owner drains it and hands it over. */
+  movePartition: {
+    path: "/switchboard.v1.ControlService/MovePartition" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MovePartitionRequest): Buffer => Buffer.from(MovePartitionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MovePartitionRequest => MovePartitionRequest.decode(value),
+    responseSerialize: (value: MovePartitionResponse): Buffer =>
+      Buffer.from(MovePartitionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MovePartitionResponse => MovePartitionResponse.decode(value),
+  },
+  /** Asks a node to move all its partitions away and then exit. */
+  drainNode: {
+    path: "/switchboard.v1.ControlService/DrainNode" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DrainNodeRequest): Buffer => Buffer.from(DrainNodeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DrainNodeRequest => DrainNodeRequest.decode(value),
+    responseSerialize: (value: DrainNodeResponse): Buffer => Buffer.from(DrainNodeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DrainNodeResponse => DrainNodeResponse.decode(value),
+  },
 } as const;
 
 export interface ControlServiceServer extends UntypedServiceImplementation {
@@ -1623,6 +2715,14 @@ export interface ControlServiceServer extends UntypedServiceImplementation {
   deactivateActor: handleUnaryCall<DeactivateActorRequest, DeactivateActorResponse>;
   /** Load and health figures of the node's runtime. */
   getRuntimeStats: handleUnaryCall<GetRuntimeStatsRequest, GetRuntimeStatsResponse>;
+  /** Every live node of the cluster with its load (an embedded node lists itself). */
+  listNodes: handleUnaryCall<ListNodesRequest, ListNodesResponse>;
+  /** Where an actor lives: its partition and the node that owns it. */
+  locateActor: handleUnaryCall<LocateActorRequest, LocateActorResponse>;
+  /** Starts moving a partition to another node; the owner drains it and hands it over. */
+  movePartition: handleUnaryCall<MovePartitionRequest, MovePartitionResponse>;
+  /** Asks a node to move all its partitions away and then exit. */
+  drainNode: handleUnaryCall<DrainNodeRequest, DrainNodeResponse>;
 }
 
 export interface ControlServiceClient extends Client {
@@ -1705,6 +2805,70 @@ export interface ControlServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetRuntimeStatsResponse) => void,
+  ): ClientUnaryCall;
+  /** Every live node of the cluster with its load (an embedded node lists itself). */
+  listNodes(
+    request: ListNodesRequest,
+    callback: (error: ServiceError | null, response: ListNodesResponse) => void,
+  ): ClientUnaryCall;
+  listNodes(
+    request: ListNodesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListNodesResponse) => void,
+  ): ClientUnaryCall;
+  listNodes(
+    request: ListNodesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListNodesResponse) => void,
+  ): ClientUnaryCall;
+  /** Where an actor lives: its partition and the node that owns it. */
+  locateActor(
+    request: LocateActorRequest,
+    callback: (error: ServiceError | null, response: LocateActorResponse) => void,
+  ): ClientUnaryCall;
+  locateActor(
+    request: LocateActorRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LocateActorResponse) => void,
+  ): ClientUnaryCall;
+  locateActor(
+    request: LocateActorRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LocateActorResponse) => void,
+  ): ClientUnaryCall;
+  /** Starts moving a partition to another node; the owner drains it and hands it over. */
+  movePartition(
+    request: MovePartitionRequest,
+    callback: (error: ServiceError | null, response: MovePartitionResponse) => void,
+  ): ClientUnaryCall;
+  movePartition(
+    request: MovePartitionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MovePartitionResponse) => void,
+  ): ClientUnaryCall;
+  movePartition(
+    request: MovePartitionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MovePartitionResponse) => void,
+  ): ClientUnaryCall;
+  /** Asks a node to move all its partitions away and then exit. */
+  drainNode(
+    request: DrainNodeRequest,
+    callback: (error: ServiceError | null, response: DrainNodeResponse) => void,
+  ): ClientUnaryCall;
+  drainNode(
+    request: DrainNodeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DrainNodeResponse) => void,
+  ): ClientUnaryCall;
+  drainNode(
+    request: DrainNodeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DrainNodeResponse) => void,
   ): ClientUnaryCall;
 }
 
