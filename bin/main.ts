@@ -3,10 +3,6 @@ import { readFileSync } from "node:fs";
 import { ConfigError } from "./config.ts";
 import { helpText } from "./help.ts";
 import { settings } from "./settings.ts";
-import { runStart } from "./start.ts";
-import { runCluster } from "./cluster.ts";
-import { runDevCluster } from "./dev-cluster.ts";
-import { runStatus } from "./status.ts";
 
 const version = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
@@ -15,13 +11,16 @@ class UsageError extends Error {}
 
 const stringOption = { type: "string" } as const;
 
+// Each command loads its own module when run: `status` and `cluster` must start fast
+// (an operator's shell, a health probe) and need none of the node's dependencies.
+
 const commands = {
   start: {
     options: {
       ...Object.fromEntries(Object.values(settings).map((s) => [s.flag, stringOption])),
       config: stringOption,
     },
-    run: (values: Record<string, unknown>) => runStart({ flags: values as Record<string, string>, env: process.env, version }),
+    run: async (values: Record<string, unknown>) => (await import("./start.ts")).runStart({ flags: values as Record<string, string>, env: process.env, version }),
   },
   status: {
     options: {
@@ -31,7 +30,7 @@ const commands = {
       json: { type: "boolean" },
       "timeout-ms": stringOption,
     },
-    run: (values: Record<string, unknown>) => runStatus({ flags: values, env: process.env }),
+    run: async (values: Record<string, unknown>) => (await import("./status.ts")).runStatus({ flags: values, env: process.env }),
   },
   cluster: {
     options: {
@@ -42,7 +41,7 @@ const commands = {
       "timeout-ms": stringOption,
     },
     positionals: true,
-    run: (values: Record<string, unknown>, positionals: string[]) => runCluster({ args: positionals, flags: values, env: process.env }),
+    run: async (values: Record<string, unknown>, positionals: string[]) => (await import("./cluster.ts")).runCluster({ args: positionals, flags: values, env: process.env }),
   },
   "dev-cluster": {
     options: {
@@ -52,7 +51,7 @@ const commands = {
       "data-dir": stringOption,
       "nats-server": stringOption,
     },
-    run: (values: Record<string, unknown>) => runDevCluster({ flags: values, env: process.env }),
+    run: async (values: Record<string, unknown>) => (await import("./dev-cluster.ts")).runDevCluster({ flags: values, env: process.env }),
   },
 } satisfies Record<string, { options: ParseArgsConfig["options"]; positionals?: boolean; run: (v: Record<string, unknown>, positionals: string[]) => Promise<number> }>;
 

@@ -6,6 +6,7 @@ import { startClusterProcess } from "./support/cluster-processes.ts";
 import { NatsServer, startNatsCluster } from "./support/nats-server.ts";
 import type { NodeProcess } from "./support/node-process.ts";
 import { runCli } from "./support/node-process.ts";
+import { ControlClient } from "../bin/grpc-client.ts";
 
 const partitions = 32;
 type Client = Awaited<ReturnType<typeof connectClusterClient>>;
@@ -29,15 +30,17 @@ async function startCluster(natsUrl: string, name: string, n = 3, extra: { lease
 }
 
 async function settled(grpcPort: number, nodes: number, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await runCli(["cluster", "status", "--grpc-port", String(grpcPort), "--json"]);
-    if (r.code === 0) {
-      const view = JSON.parse(r.stdout) as { nodes: { partitions: number }[]; partitionsUnowned: number };
-      if (view.nodes.length === nodes && view.partitionsUnowned === 0 && view.nodes.every((x) => x.partitions > 0)) return view;
+  const c = new ControlClient(`127.0.0.1:${grpcPort}`, 3000);
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const view = await c.call(c.client.listNodes, {}).catch(() => undefined);
+      if (view && view.nodes.length === nodes && view.partitionsUnowned === 0 && view.nodes.every((x) => x.partitions > 0)) return view;
+      if (Date.now() > deadline) throw new Error(`cluster did not settle: ${JSON.stringify(view)}`);
+      await new Promise((res) => setTimeout(res, 100));
     }
-    if (Date.now() > deadline) throw new Error(`cluster did not settle: ${r.stdout}${r.stderr}`);
-    await new Promise((res) => setTimeout(res, 200));
+  } finally {
+    c.close();
   }
 }
 
@@ -107,13 +110,15 @@ describe("cluster over NATS, nodes as separate processes", { concurrency: false 
       const moved = await runCli(["cluster", "move", String(loc.partition), to, "--grpc-port", grpc]);
       assert.equal(moved.code, 0, moved.stderr);
       assert.match(moved.stdout, new RegExp(`moving from ${loc.owner} to ${to}`));
+      const control = new ControlClient(`127.0.0.1:${grpc}`, 3000);
       const deadline = Date.now() + 10_000;
       for (;;) {
-        const now = JSON.parse((await runCli(["cluster", "locate", ids[0]!, "--grpc-port", grpc, "--json"])).stdout) as { owner: string; state: string };
+        const now = await control.call(control.client.locateActor, { actorId: ids[0]! });
         if (now.owner === to && now.state === "active") break;
         assert.ok(Date.now() < deadline, "the move completed");
         await new Promise((r) => setTimeout(r, 100));
       }
+      control.close();
       const drained = await runCli(["cluster", "drain", "move-n3", "--grpc-port", grpc]);
       assert.equal(drained.code, 0, drained.stderr);
       const exit = await new Promise<number | null>((resolve) => nodes[2]!.node.child.once("exit", resolve));

@@ -109,6 +109,7 @@ export function startDepositLoad(deposit: (actorId: string, messageId: string) =
   let stop = false;
   let seq = 0;
   let retries = 0;
+  const errors = new Map<string, number>();
   const done = Promise.all(
     Array.from({ length: width }, async () => {
       while (!stop) {
@@ -119,8 +120,12 @@ export function startDepositLoad(deposit: (actorId: string, messageId: string) =
             await deposit(id, messageId);
             acked.set(id, (acked.get(id) ?? 0) + 1);
             break;
-          } catch {
+          } catch (err) {
             retries++;
+            const code = (err as { code?: string }).code ?? String(err);
+            errors.set(code, (errors.get(code) ?? 0) + 1);
+            // An immediate refusal must not become a busy loop.
+            await new Promise((r) => setTimeout(r, 20));
           }
         }
       }
@@ -131,6 +136,8 @@ export function startDepositLoad(deposit: (actorId: string, messageId: string) =
     get retries() {
       return retries;
     },
+    /** Failed attempts by error code, for the test's message. */
+    errors,
     get total() {
       return [...acked.values()].reduce((a, b) => a + b, 0);
     },
