@@ -301,9 +301,15 @@ export class Activation {
     return encodeJson(rec, `the state of ${this.id}`);
   }
 
+  /**
+   * Back to the last saved record: the state and the dedupe window both. A window that
+   * kept the failed turn's message id would answer the caller's retry from memory
+   * without ever applying it.
+   */
   #rollback(): void {
     const rec = JSON.parse(this.#savedJson) as StoredRecord;
     this.state = rec.s;
+    if (this.def.dedupe) this.#dedupe = new DedupeWindow(this.def.dedupe.windowMs, this.def.dedupe.maxEntries, rec.d);
   }
 
   /**

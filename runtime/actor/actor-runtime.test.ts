@@ -435,3 +435,33 @@ test("a repeat of a remote message still queued or running joins it instead of r
   assert.equal(rt.metrics.duplicatesDropped, 1);
   await rt.shutdown();
 });
+
+test("a turn whose save fails is rolled back with its dedupe entry, so the retry is applied", async () => {
+  const inner = new MemoryStateStore();
+  let failNextSave = false;
+  const store: StateStore = {
+    load: (k) => inner.load(k),
+    claim: (k) => inner.claim(k),
+    delete: (k, e) => inner.delete(k, e),
+    close: () => inner.close(),
+    save: async (k, v, e) => {
+      if (failNextSave) {
+        failNextSave = false;
+        throw new SwitchboardError("unavailable", "store unreachable");
+      }
+      return inner.save(k, v, e);
+    },
+  };
+  const Pay = defineActor({ type: "pay2", initialState: () => ({ total: 0 }), dedupe: { windowMs: 60_000 }, handlers: { charge: (ctx, n: number) => (ctx.state.total += n), total: (ctx) => ctx.state.total } });
+  const rt = runtime([Pay], { stateStore: store });
+  const p = rt.refById("pay2/t:x");
+  await p.call("charge", 5, { messageId: "a" });
+  failNextSave = true;
+  await rejectsWith(p.call("charge", 1, { messageId: "b" }), "unavailable");
+  assert.equal(await p.call("total"), 5, "the failed turn left no trace in the state");
+  assert.equal(await p.call("charge", 1, { messageId: "b" }), 6, "the retry is applied, not answered from the window");
+  assert.equal(await p.call("total"), 6, "the retry was applied to the state");
+  assert.equal(await p.call("charge", 1, { messageId: "b" }), 6, "and a second retry is a duplicate");
+  assert.equal(await p.call("total"), 6);
+  await rt.shutdown();
+});

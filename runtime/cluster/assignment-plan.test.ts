@@ -81,3 +81,13 @@ test("handovers: a dead owner's completes, a dead target's is cancelled", () => 
 test("no eligible node: nothing is planned", () => {
   assert.deepEqual(planAssignments({ partitions: 4, current: new Map(), live: [member("a", true)], maxMoves: 8 }), []);
 });
+
+test("balancing never moves a pinned partition; a drain still does", () => {
+  const pinned = (owner: string): PartitionRecord => ({ owner, state: "active", gen: 1, pinned: true });
+  const current = table([pinned("a"), pinned("a"), pinned("a"), "a", "b"]);
+  const writes = planAssignments({ partitions: 5, current, live: [member("a"), member("b")], maxMoves: 10 });
+  assert.deepEqual(writes.map((w) => [w.partition, w.reason]), [[3, "balance"]], "only the unpinned partition of a moves");
+  const draining = planAssignments({ partitions: 5, current, live: [member("a", true), member("b")], maxMoves: 10 });
+  assert.deepEqual(draining.filter((w) => w.reason === "drain").map((w) => w.partition), [0, 1, 2, 3]);
+  assert.ok(draining.every((w) => w.partition === 4 || w.next.to === "b"));
+});

@@ -32,8 +32,8 @@ export interface PlannedWrite {
  *    if the target died too); one whose target died is cancelled.
  * 3. Partitions of draining nodes are handed over, at most `maxMoves` per round.
  * 4. While the most loaded node has two or more partitions more than the least
- *    loaded one, one partition moves from the first to the second, within the same
- *    budget of moves.
+ *    loaded one, one partition that is not pinned moves from the first to the
+ *    second, within the same budget of moves.
  */
 export function planAssignments(input: PlanInput): PlannedWrite[] {
   const alive = new Set(input.live.map((m) => m.nodeId));
@@ -90,7 +90,7 @@ export function planAssignments(input: PlanInput): PlannedWrite[] {
     let moved = false;
     for (let p = 0; p < input.partitions; p++) {
       const cur = input.current.get(p);
-      if (cur === undefined || touched.has(p) || cur.record.state !== "active" || cur.record.owner !== from) continue;
+      if (cur === undefined || touched.has(p) || cur.record.state !== "active" || cur.record.owner !== from || cur.record.pinned) continue;
       give(from);
       take(to);
       touched.add(p);

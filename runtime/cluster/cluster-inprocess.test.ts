@@ -71,7 +71,7 @@ describe("cluster, in one process", () => {
       await new Promise((r) => setTimeout(r, 200));
       const table = await n1.partitionTable();
       const [p, rec] = [...table.entries()].find(([, r]) => r.owner !== "n3")!;
-      await n1.movePartition(p, "n3");
+      await n1.movePartition(p, "n3", { pin: true });
       const deadline = Date.now() + 5000;
       while (!((await n1.partitionTable()).get(p)?.owner === "n3" && c.nodes.get("n3")!.manager.owns(p))) {
         assert.ok(Date.now() < deadline, `partition ${p} moved from ${rec.owner} to n3`);

@@ -221,12 +221,13 @@ export class ClusterNode {
   }
 
   /**
-   * Starts moving `partition` to `to` (an operator's or the scaler's request): the
-   * current owner drains it and passes it on. Throws `invalid_argument` for an unknown
-   * partition or a target that is not a live, non-draining node; `etag_mismatch` if the
-   * partition changed meanwhile (try again).
+   * Starts moving `partition` to `to`: the current owner drains it and passes it on.
+   * With `pin` (an operator's move) balancing leaves it there afterwards; the scaler
+   * moves without pinning. Throws `invalid_argument` for an unknown partition or a
+   * target that is not a live, non-draining node; `etag_mismatch` if the partition
+   * changed meanwhile (try again).
    */
-  async movePartition(partition: number, to: string): Promise<PartitionRecord> {
+  async movePartition(partition: number, to: string, options: { pin?: boolean } = {}): Promise<PartitionRecord> {
     if (!Number.isInteger(partition) || partition < 0 || partition >= this.partitions) {
       throw new SwitchboardError("invalid_argument", `partition ${partition} does not exist (0-${this.partitions - 1})`);
     }
@@ -235,9 +236,11 @@ export class ClusterNode {
     const entry = await this.#o.tables.partitions.get(partitionKey(partition));
     if (entry === undefined) throw new SwitchboardError("unavailable", `partition ${partition} has no owner yet`);
     const cur = decodePartitionRecord(entry.value);
-    if (cur.owner === to && cur.state === "active") return cur;
     if (cur.state === "handover") throw new SwitchboardError("unavailable", `partition ${partition} is already moving to ${cur.to}`);
-    const next: PartitionRecord = { ...cur, state: "handover", to };
+    const pinned = options.pin ?? cur.pinned ?? false;
+    if (cur.owner === to && Boolean(cur.pinned) === pinned) return cur;
+    const next: PartitionRecord =
+      cur.owner === to ? { owner: cur.owner, state: "active", gen: cur.gen, ...(pinned ? { pinned } : {}) } : { owner: cur.owner, state: "handover", to, gen: cur.gen, ...(pinned ? { pinned } : {}) };
     await this.#o.tables.partitions.update(partitionKey(partition), encodePartitionRecord(next), entry.revision);
     return next;
   }

@@ -36,6 +36,7 @@ export class Membership {
   #lastRenewedMs = 0;
   #lost = false;
   #timer: TimerHandle | undefined;
+  #fenceTimer: TimerHandle | undefined;
   #stopped = false;
   #beating = false;
 
@@ -52,9 +53,29 @@ export class Membership {
 
   /** Writes the first lease (throws if it cannot), then renews it periodically. */
   async start(): Promise<void> {
+    const sent = this.#o.clock.now();
     await this.#o.members.put(memberKey(this.#o.nodeId), encodeMemberRecord(this.#o.record()));
-    this.#lastRenewedMs = this.#o.clock.now();
+    this.#renewed(sent);
     this.#schedule();
+  }
+
+  /**
+   * A renewal sent at `sentMs` landed. The server's copy expires a lease after it
+   * received it, never before `sentMs + lease`; this node stops serving exactly at
+   * `sentMs + lease`, so it is never still serving once the cluster can have moved its
+   * partitions.
+   */
+  #renewed(sentMs: number): void {
+    this.#lastRenewedMs = sentMs;
+    this.#fenceTimer?.cancel();
+    this.#fenceTimer = this.#o.clock.setTimer(() => this.#expire(), sentMs + this.leaseMs - this.#o.clock.now());
+  }
+
+  #expire(): void {
+    if (this.#lost || this.#stopped || this.#o.clock.now() - this.#lastRenewedMs < this.leaseMs) return;
+    this.#lost = true;
+    this.#o.logger.error({ nodeId: this.#o.nodeId, leaseMs: this.leaseMs }, "lease lost: no renewal for a whole lease; stopping serving");
+    this.#o.onLeaseLost();
   }
 
   #schedule(): void {
@@ -68,21 +89,14 @@ export class Membership {
     const started = this.#o.clock.now();
     try {
       await withTimeout(this.#o.members.put(memberKey(this.#o.nodeId), encodeMemberRecord(this.#o.record())), this.leaseMs / 2, "lease renewal");
-      // Counted from when the renewal was sent: the server's copy is at least that fresh.
-      this.#lastRenewedMs = started;
+      this.#renewed(started);
       if (this.#lost && !this.#stopped) {
         this.#lost = false;
         this.#o.logger.info({ nodeId: this.#o.nodeId }, "lease regained");
         this.#o.onLeaseRegained();
       }
     } catch (err) {
-      if (!this.#lost && this.#o.clock.now() - this.#lastRenewedMs >= this.leaseMs) {
-        this.#lost = true;
-        this.#o.logger.error({ err, nodeId: this.#o.nodeId, leaseMs: this.leaseMs }, "lease lost: no renewal for a whole lease; stopping serving");
-        this.#o.onLeaseLost();
-      } else {
-        this.#o.logger.warn({ err }, "lease renewal failed");
-      }
+      this.#o.logger.warn({ err, sinceRenewalMs: this.#o.clock.now() - this.#lastRenewedMs }, "lease renewal failed");
     } finally {
       this.#beating = false;
       this.#schedule();
@@ -103,6 +117,7 @@ export class Membership {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#timer?.cancel();
+    this.#fenceTimer?.cancel();
     await this.#o.members.delete(memberKey(this.#o.nodeId)).catch(() => undefined);
   }
 }

@@ -106,7 +106,8 @@ export class PartitionManager {
         try {
           const current = await this.#o.table.get(partitionKey(p));
           if (current?.revision !== revision) return;
-          await this.#o.table.update(partitionKey(p), encodePartitionRecord({ owner: rec!.to, state: "active", gen: rec!.gen + 1 }), revision);
+          const next: PartitionRecord = { owner: rec!.to, state: "active", gen: rec!.gen + 1, ...(rec!.pinned ? { pinned: true } : {}) };
+          await this.#o.table.update(partitionKey(p), encodePartitionRecord(next), revision);
           this.#o.logger.info({ partition: p, to: rec!.to }, "partition handed over");
         } catch (err) {
           if (!isSwitchboardError(err, "etag_mismatch")) throw err;

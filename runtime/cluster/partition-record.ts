@@ -16,6 +16,11 @@ export interface PartitionRecord {
   readonly to?: string;
   /** Rises by one on every change of owner. */
   readonly gen: number;
+  /**
+   * Put there by an operator: balancing leaves it alone (a drain or the owner's death
+   * still moves it). Without this, balancing would undo a move at its next round.
+   */
+  readonly pinned?: boolean;
 }
 
 const encoder = new TextEncoder();

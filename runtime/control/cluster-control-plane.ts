@@ -97,7 +97,8 @@ export function createClusterControlPlane(options: ClusterControlPlaneOptions): 
       return place(actorId, loc.partition, loc.record);
     },
     async movePartition(partition, to) {
-      const next = await node.movePartition(partition, to);
+      // An operator's move pins the partition, so balancing does not undo it.
+      const next = await node.movePartition(partition, to, { pin: true });
       return place("", partition, next);
     },
     drainNode: (nodeId) => node.requestDrain(nodeId),
