@@ -72,7 +72,13 @@ export class Membership {
   }
 
   #expire(): void {
-    if (this.#lost || this.#stopped || this.#o.clock.now() - this.#lastRenewedMs < this.leaseMs) return;
+    if (this.#lost || this.#stopped) return;
+    const left = this.#lastRenewedMs + this.leaseMs - this.#o.clock.now();
+    if (left > 0) {
+      // Timers run on a monotonic clock and may fire a millisecond before the wall clock agrees.
+      this.#fenceTimer = this.#o.clock.setTimer(() => this.#expire(), left);
+      return;
+    }
     this.#lost = true;
     this.#o.logger.error({ nodeId: this.#o.nodeId, leaseMs: this.leaseMs }, "lease lost: no renewal for a whole lease; stopping serving");
     this.#o.onLeaseLost();
