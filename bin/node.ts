@@ -4,6 +4,7 @@ import {
   connectJetStream,
   connectNatsTransport,
   createClusterControlPlane,
+  createJetStreamReminderTable,
   createJetStreamStateStore,
   createRuntimeControlPlane,
   EventLoopMonitor,
@@ -90,12 +91,13 @@ async function startCluster(input: StartNodeInput): Promise<RunningNode> {
   const transport = await connectNatsTransport({ servers, name: cfg.nodeId, logger });
   const nc = await connectJetStream({ servers, name: `${cfg.nodeId}-jetstream` });
   const replicas = cfg.replicas;
-  const [members, leases, partitions, control, state] = await Promise.all([
+  const [members, leases, partitions, control, state, reminderTable] = await Promise.all([
     openJetStreamKvTable(nc, { bucket: `${name}_members`, ttlMs: cfg.leaseMs, replicas }),
     openJetStreamKvTable(nc, { bucket: `${name}_leases`, ttlMs: cfg.leaseMs, replicas }),
     openJetStreamKvTable(nc, { bucket: `${name}_partitions`, replicas }),
     openJetStreamKvTable(nc, { bucket: `${name}_control`, replicas }),
     createJetStreamStateStore(nc, { bucket: `${name}_state`, replicas }),
+    createJetStreamReminderTable(nc, { bucket: `${name}_reminders`, replicas }),
   ]);
   const eventLoop = new EventLoopMonitor();
   const node = await ClusterNode.start({
@@ -103,6 +105,7 @@ async function startCluster(input: StartNodeInput): Promise<RunningNode> {
     transport,
     tables: { members, leases, partitions, control },
     stateStore: state,
+    reminderTable,
     actors: input.actors,
     clock: systemClock,
     logger,
@@ -115,7 +118,7 @@ async function startCluster(input: StartNodeInput): Promise<RunningNode> {
   const listeners: ListenerInfo[] = [];
   const plane = createClusterControlPlane({ node, nodeInfo: nodeInfo(input, "cluster", listeners, node.startedAtMs), eventLoop });
   const closeAll = async () => {
-    await Promise.all([members, leases, partitions, control, state].map((t) => t.close().catch(() => undefined)));
+    await Promise.all([members, leases, partitions, control, state, reminderTable].map((t) => t.close().catch(() => undefined)));
     eventLoop.stop();
     await transport.close();
     await nc.drain().catch(() => undefined);

@@ -22,6 +22,8 @@ export interface ReminderScheduler {
   cancel(actorId: string, name: string): Promise<boolean>;
   /** Loads stored reminders and starts firing them through `deliver`. */
   start(deliver: (actorId: string, method: string, arg: unknown, messageId: string) => Promise<void>): Promise<void>;
+  /** Follows a change of which actors this node hosts (cluster mode). */
+  refresh?(): Promise<void>;
   stop(): Promise<void>;
 }
 

@@ -109,4 +109,23 @@ describe("cluster, in one process", () => {
       await c.close();
     }
   });
+
+  test("a reminder fires on the node that owns its actor, also after that node died", async () => {
+    const c = await startTestCluster(["n1", "n2", "n3"], { leaseMs: 600 });
+    try {
+      await c.settled();
+      const n1 = c.nodes.get("n1")!;
+      const ids = Array.from({ length: 12 }, (_, i) => `account/t:rem${i}`);
+      await Promise.all(ids.map((id) => n1.runtime.refById(id).call("depositLater", { amount: 7, dueInMs: 1500 })));
+      // Kill a node that hosts some of them before their reminders are due.
+      const hosts = await Promise.all(ids.map(async (id) => (await n1.locate(id)).record!.owner));
+      const victim = hosts.find((h) => h !== "n1")!;
+      assert.ok(hosts.includes(victim));
+      c.crash(victim);
+      await new Promise((r) => setTimeout(r, 3000));
+      for (const id of ids) assert.equal(await n1.runtime.refById(id).call("balance"), 7, `${id}: its reminder fired exactly once`);
+    } finally {
+      await c.close();
+    }
+  });
 });

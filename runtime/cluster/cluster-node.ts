@@ -1,7 +1,9 @@
-import { ActorRuntime, type ReminderScheduler } from "../actor/actor-runtime.ts";
+import { ActorRuntime } from "../actor/actor-runtime.ts";
 import type { ActorDefinition } from "../actor/actor-definition.ts";
 import type { Clock } from "../clock.ts";
 import { isSwitchboardError, SwitchboardError } from "../errors.ts";
+import type { ReminderTable } from "../reminders/index.ts";
+import { ReminderService } from "../reminders/reminder-service.ts";
 import type { StateStore } from "../state/index.ts";
 import type { EventLoopMonitor } from "../telemetry/event-loop-monitor.ts";
 import type { Logger } from "../telemetry/logger.ts";
@@ -40,7 +42,8 @@ export interface ClusterNodeOptions {
   readonly leaseMs?: number;
   /** `host:port` of this node's gRPC API, read at every heartbeat and published with the lease. */
   readonly grpcAddress?: () => string;
-  readonly reminders?: ReminderScheduler;
+  /** The cluster's reminder table; this node fires the reminders of the actors it hosts. */
+  readonly reminderTable?: ReminderTable;
   readonly eventLoop?: EventLoopMonitor;
   readonly callTimeoutMs?: number;
   /** Coordinator round interval; default 250 ms. */
@@ -73,6 +76,7 @@ export class ClusterNode {
   readonly manager: PartitionManager;
   readonly partitions: number;
   readonly #o: ClusterNodeOptions;
+  readonly #reminders: ReminderService | undefined;
   #draining = false;
   #drainWatch: ReturnType<Clock["setTimer"]> | undefined;
   #drained: Promise<void> | undefined;
@@ -98,13 +102,18 @@ export class ClusterNode {
       resyncMs: options.resyncMs,
       subscribe: (p) => options.transport.subscribe(partitionSubject(prefix, p), (m) => this.placement.handle(m, (msg) => this.runtime.acceptRemote(msg))),
       drain: async (p) => void (await this.runtime.deactivateWhere((id) => this.placement.partitionOf(id) === p)),
+      onChange: () => this.#refreshReminders(),
     });
+    this.#reminders =
+      options.reminderTable === undefined
+        ? undefined
+        : new ReminderService({ table: options.reminderTable, clock: options.clock, logger: options.logger, owns: (id) => this.placement.isLocal(id) });
     this.placement = new ClusterPlacement({ transport: options.transport, subjectPrefix: prefix, partitions, owns: (p) => this.manager.owns(p), clock: options.clock, logger, sendTimeoutMs: options.callTimeoutMs });
     this.runtime = new ActorRuntime({
       nodeId: options.nodeId,
       actors: options.actors,
       stateStore: options.stateStore,
-      reminders: options.reminders,
+      reminders: this.#reminders,
       placement: this.placement,
       clock: options.clock,
       logger: options.logger,
@@ -143,6 +152,19 @@ export class ClusterNode {
     node.#watchForDrain();
     options.logger.info({ component: "cluster", nodeId: node.nodeId, partitions }, "joined the cluster");
     return node;
+  }
+
+  #refreshScheduled = false;
+
+  /** Re-arms reminders once after a burst of ownership changes. */
+  #refreshReminders(): void {
+    const reminders = this.#reminders;
+    if (this.#refreshScheduled || reminders === undefined) return;
+    this.#refreshScheduled = true;
+    this.#o.clock.setTimer(() => {
+      this.#refreshScheduled = false;
+      reminders.refresh().catch((err: unknown) => this.#o.logger.warn({ err }, "reminder refresh failed"));
+    }, 50);
   }
 
   #record(): MemberRecord {

@@ -18,6 +18,8 @@ export interface PartitionManagerOptions {
   readonly drain: (partition: number) => Promise<void>;
   /** Full re-read of the table, besides the watch; default 1,000 ms. */
   readonly resyncMs?: number;
+  /** Called after this node starts or stops serving a partition. */
+  readonly onChange?: () => void;
 }
 
 /**
@@ -98,6 +100,7 @@ export class PartitionManager {
         if (!this.#serving.has(p)) {
           this.#serving.set(p, this.#o.subscribe(p));
           this.#o.logger.debug({ partition: p, gen: rec!.gen }, "serving partition");
+          this.#o.onChange?.();
         }
         return;
       }
@@ -120,6 +123,7 @@ export class PartitionManager {
     const sub = this.#serving.get(p);
     if (sub === undefined) return;
     this.#serving.delete(p);
+    this.#o.onChange?.();
     await sub.close();
     await this.#o.drain(p);
   }

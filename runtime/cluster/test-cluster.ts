@@ -2,6 +2,7 @@
 // in-memory tables: the cluster scenarios, fast to run and to debug. (Not a test file.)
 import { defineActor } from "../actor/actor-definition.ts";
 import { systemClock } from "../clock.ts";
+import { MemoryReminderTable } from "../reminders/index.ts";
 import { MemoryStateStore } from "../state/index.ts";
 import { createLogger } from "../telemetry/logger.ts";
 import { ClusterNode, type ClusterTables } from "./cluster-node.ts";
@@ -16,6 +17,8 @@ export const Account = defineActor({
   onActivate: (ctx) => void ctx.state.activations++,
   handlers: {
     deposit: (ctx, amount: number) => (ctx.state.balance += amount),
+    /** Deposits `amount` in `dueInMs`, durably (a reminder). */
+    depositLater: (ctx, o: { amount: number; dueInMs: number }) => ctx.reminders.set("later", { dueInMs: o.dueInMs, method: "deposit", arg: o.amount }),
     balance: { readOnly: true, handler: (ctx) => ctx.state.balance },
     activations: { readOnly: true, handler: (ctx) => ctx.state.activations },
   },
@@ -38,6 +41,7 @@ export async function startTestCluster(nodeIds: readonly string[], options: { le
   const net = new InProcessNetwork();
   const kv = new MemoryKvStore();
   const store = new MemoryStateStore();
+  const reminders = new MemoryReminderTable();
   const nodes = new Map<string, ClusterNode>();
   const handles = new Map<string, ClusterTables>();
   const logger = createLogger({ nodeId: "cluster-test", level: process.env.SB_TEST_LOG ?? "silent" });
@@ -59,6 +63,7 @@ export async function startTestCluster(nodeIds: readonly string[], options: { le
         transport: net.connect(nodeId),
         tables,
         stateStore: store,
+        reminderTable: reminders,
         actors: [Account],
         clock: systemClock,
         logger: logger.child({ nodeId }),

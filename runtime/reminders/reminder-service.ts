@@ -6,6 +6,11 @@ export interface ReminderServiceOptions {
   readonly table: ReminderTable;
   readonly clock: Clock;
   readonly logger: Logger;
+  /**
+   * Which actors' reminders this node fires: in a cluster, those whose partition it
+   * owns (call `refresh()` when that changes). Default all (embedded mode).
+   */
+  readonly owns?: (actorId: string) => boolean;
 }
 
 export interface ReminderSpec {
@@ -39,18 +44,39 @@ export class ReminderService {
   // Bumped by set/cancel so a tick already in flight does not re-arm a replaced reminder.
   readonly #generation = new Map<string, number>();
   #deliver: DeliverTick | undefined;
+  readonly #owns: (actorId: string) => boolean;
 
   constructor(options: ReminderServiceOptions) {
     this.#table = options.table;
     this.#clock = options.clock;
     this.#logger = options.logger.child({ component: "reminders" });
+    this.#owns = options.owns ?? (() => true);
   }
 
   async start(deliver: DeliverTick): Promise<void> {
     this.#deliver = deliver;
-    const all = await this.#table.listAll();
+    const all = await this.#table.listAll(this.#owns);
     for (const r of all) this.#arm(r, this.#bump(r));
     this.#logger.info({ reminders: all.length }, "reminders loaded");
+  }
+
+  /**
+   * Follows a change of what this node owns: arms the reminders of actors it now owns
+   * (applying their missed-tick policy) and drops the timers of those it no longer does.
+   */
+  async refresh(): Promise<void> {
+    if (this.#deliver === undefined) return;
+    for (const key of [...this.#timers.keys()]) {
+      const actorId = key.slice(0, key.indexOf("\u0000"));
+      if (!this.#owns(actorId)) {
+        this.#timers.get(key)!.cancel();
+        this.#timers.delete(key);
+        this.#generation.set(key, (this.#generation.get(key) ?? 0) + 1);
+      }
+    }
+    for (const r of await this.#table.listAll(this.#owns)) {
+      if (!this.#timers.has(slot(r.actorId, r.name))) this.#arm(r, this.#bump(r));
+    }
   }
 
   async stop(): Promise<void> {
