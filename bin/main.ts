@@ -11,6 +11,15 @@ class UsageError extends Error {}
 
 const stringOption = { type: "string" } as const;
 
+/** Options of the commands that ask a running node (status, cluster). */
+const clientOptions = {
+  host: stringOption,
+  "grpc-port": stringOption,
+  config: stringOption,
+  json: { type: "boolean" },
+  "timeout-ms": stringOption,
+} as const;
+
 // Each command loads its own module when run: `status` and `cluster` must start fast
 // (an operator's shell, a health probe) and need none of the node's dependencies.
 
@@ -23,23 +32,11 @@ const commands = {
     run: async (values: Record<string, unknown>) => (await import("./start.ts")).runStart({ flags: values as Record<string, string>, env: process.env, version }),
   },
   status: {
-    options: {
-      host: stringOption,
-      "grpc-port": stringOption,
-      config: stringOption,
-      json: { type: "boolean" },
-      "timeout-ms": stringOption,
-    },
+    options: clientOptions,
     run: async (values: Record<string, unknown>) => (await import("./status.ts")).runStatus({ flags: values, env: process.env }),
   },
   cluster: {
-    options: {
-      host: stringOption,
-      "grpc-port": stringOption,
-      config: stringOption,
-      json: { type: "boolean" },
-      "timeout-ms": stringOption,
-    },
+    options: clientOptions,
     positionals: true,
     run: async (values: Record<string, unknown>, positionals: string[]) => (await import("./cluster.ts")).runCluster({ args: positionals, flags: values, env: process.env }),
   },

@@ -11,6 +11,21 @@ function runtime(actors: ActorDefinition<any, any>[], options: Partial<ActorRunt
   return new ActorRuntime({ nodeId: "t", actors, stateStore: options.stateStore ?? new MemoryStateStore(), ...options });
 }
 
+/** A memory store whose `save` runs `beforeSave` first (to delay or fail it). */
+function storeWithSave(beforeSave: () => Promise<void>): StateStore {
+  const inner = new MemoryStateStore();
+  return {
+    load: (k) => inner.load(k),
+    claim: (k) => inner.claim(k),
+    delete: (k, e) => inner.delete(k, e),
+    close: () => inner.close(),
+    save: async (k, v, e) => {
+      await beforeSave();
+      return inner.save(k, v, e);
+    },
+  };
+}
+
 async function rejectsWith(p: Promise<unknown>, code: string): Promise<SwitchboardError> {
   try {
     await p;
@@ -279,19 +294,11 @@ describe("lifecycle", () => {
 
   test("idle deactivation while messages keep arriving loses none of them", async () => {
     const clock = new ManualClock();
-    const inner = new MemoryStateStore();
     const gate = deferred();
     let slowSaves = false;
-    const store: StateStore = {
-      load: (k) => inner.load(k),
-      claim: (k) => inner.claim(k),
-      delete: (k, e) => inner.delete(k, e),
-      close: () => inner.close(),
-      save: async (k, v, e) => {
-        if (slowSaves) await gate.promise;
-        return inner.save(k, v, e);
-      },
-    };
+    const store = storeWithSave(async () => {
+      if (slowSaves) await gate.promise;
+    });
     const Tally = defineActor({ type: "tally", initialState: () => ({ n: 0 }), idleTimeoutMs: 1000, persistence: "explicit", handlers: { inc: (ctx) => void ctx.state.n++, get: (ctx) => ctx.state.n } });
     const rt = runtime([Tally], { clock, stateStore: store, idleCheckIntervalMs: 500 });
     await rt.start();
@@ -437,21 +444,13 @@ test("a repeat of a remote message still queued or running joins it instead of r
 });
 
 test("a turn whose save fails is rolled back with its dedupe entry, so the retry is applied", async () => {
-  const inner = new MemoryStateStore();
   let failNextSave = false;
-  const store: StateStore = {
-    load: (k) => inner.load(k),
-    claim: (k) => inner.claim(k),
-    delete: (k, e) => inner.delete(k, e),
-    close: () => inner.close(),
-    save: async (k, v, e) => {
-      if (failNextSave) {
-        failNextSave = false;
-        throw new SwitchboardError("unavailable", "store unreachable");
-      }
-      return inner.save(k, v, e);
-    },
-  };
+  const store = storeWithSave(async () => {
+    if (failNextSave) {
+      failNextSave = false;
+      throw new SwitchboardError("unavailable", "store unreachable");
+    }
+  });
   const Pay = defineActor({ type: "pay2", initialState: () => ({ total: 0 }), dedupe: { windowMs: 60_000 }, handlers: { charge: (ctx, n: number) => (ctx.state.total += n), total: (ctx) => ctx.state.total } });
   const rt = runtime([Pay], { stateStore: store });
   const p = rt.refById("pay2/t:x");
