@@ -13,11 +13,13 @@ export interface EventLoopLag {
 export class EventLoopMonitor {
   readonly #histogram: ELDHistogram;
   readonly #windowMs: number;
+  readonly #resolutionMs: number;
   #windowStart = performance.now();
   #last: EventLoopLag = { p99Ms: 0, maxMs: 0 };
 
   constructor(options: { resolutionMs?: number; windowMs?: number } = {}) {
-    this.#histogram = monitorEventLoopDelay({ resolution: options.resolutionMs ?? 20 });
+    this.#resolutionMs = options.resolutionMs ?? 20;
+    this.#histogram = monitorEventLoopDelay({ resolution: this.#resolutionMs });
     this.#windowMs = options.windowMs ?? 10_000;
     this.#histogram.enable();
   }
@@ -25,7 +27,10 @@ export class EventLoopMonitor {
   /** The figures of the current window (or of the last full one, just after a reset). */
   lag(): EventLoopLag {
     const h = this.#histogram;
-    const current = h.count > 0 ? { p99Ms: h.percentile(99) / 1e6, maxMs: h.max / 1e6 } : this.#last;
+    // The histogram records each sampling interval whole (an idle loop reads about
+    // `resolutionMs`); the lag is what exceeds it.
+    const excess = (ns: number) => Math.max(0, ns / 1e6 - this.#resolutionMs);
+    const current = h.count > 0 ? { p99Ms: excess(h.percentile(99)), maxMs: excess(h.max) } : this.#last;
     if (performance.now() - this.#windowStart >= this.#windowMs) {
       this.#last = current;
       h.reset();
