@@ -51,7 +51,9 @@ export async function run(): Promise<void> {
   ];
   const client = await connectClusterClient({ natsUrl: nats.url, clusterName: "bench", partitions, actors: [Account] });
   const echo = spawn(process.execPath, [new URL("./fixtures/nats-echo.ts", import.meta.url).pathname, nats.url, "bench.echo"], { stdio: ["pipe", "pipe", "inherit"] });
-  const raw = await connect({ servers: nats.url });
+  // The same client options as the cluster's transport (noAsyncTraces), so the
+  // reference is the transport's ceiling, not a differently configured client.
+  const raw = await connect({ servers: nats.url, noAsyncTraces: true });
   try {
     await once(createInterface({ input: echo.stdout! }), "line");
     const ids = Array.from({ length: 1000 }, (_, i) => `account/t:b${i}`);

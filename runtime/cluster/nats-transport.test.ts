@@ -139,6 +139,7 @@ describe("NatsTransport", () => {
       maxReconnectAttempts: -1,
       timeout: 5000,
       pingInterval: 10_000,
+      noAsyncTraces: true,
     });
     const bad = (o: object) => assert.throws(() => natsConnectionOptions({ servers: "nats://h:4222", name: "n1", ...o }), (err) => isSwitchboardError(err, "invalid_argument"));
     bad({ servers: [] });
