@@ -1,10 +1,11 @@
-import { JetStreamApiCodes, JetStreamApiError, JetStreamError, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, JetStreamError, jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { Kvm, KvWatchInclude } from "@nats-io/kv";
+import { KvWatchInclude } from "@nats-io/kv";
 import type { KV, KvEntry as NatsKvEntry, KvWatchEntry } from "@nats-io/kv";
 import { errors as natsErrors } from "@nats-io/transport-node";
 import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
 import { SwitchboardError } from "../errors.ts";
+import { createKvBucket } from "../jetstream/kv-bucket.ts";
 import { checkKvKey, checkKvPrefix, checkKvRevision, checkKvTtlMs, kvPrefixCanMatch } from "./kv-key.ts";
 import type { KvChange, KvEntry, KvTable, KvWatch } from "./kv-table.ts";
 
@@ -37,15 +38,7 @@ export async function openJetStreamKvTable(nc: NatsConnection, options: JetStrea
   const { bucket, replicas, timeoutMs } = resolveJetStreamKvTableOptions(options);
   try {
     const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
-    // Reads go to the stream leader (allow_direct off). With replicas, a direct get may
-    // be answered by a follower that has not applied the latest write yet, so a node
-    // could miss a lease another node just wrote, or read a revision already replaced.
-    const kv = await new Kvm(jetstream(nc, { timeout: timeoutMs })).create(bucket, {
-      history: 1,
-      replicas,
-      ttl: options.ttlMs ?? 0,
-      allow_direct: false,
-    });
+    const kv = await createKvBucket(nc, { bucket, replicas, timeoutMs, ttlMs: options.ttlMs });
     const ttlMs = (await kv.status()).ttl;
     if (options.ttlMs !== undefined && options.ttlMs !== ttlMs) {
       throw new SwitchboardError("invalid_argument", `bucket ${bucket} exists with ttlMs ${ttlMs}, not ${options.ttlMs}`, {

@@ -1,6 +1,5 @@
-import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { SwitchboardError } from "../errors.ts";
@@ -11,6 +10,7 @@ import type { Reminder, ReminderTable } from "../reminders/reminder-table.ts";
 import { backendError } from "./jetstream-errors.ts";
 import { resolveJetStreamStoreOptions, resolveName } from "./jetstream-options.ts";
 import type { JetStreamStoreOptions } from "./jetstream-options.ts";
+import { createKvBucket } from "./kv-bucket.ts";
 import { decodeToken, encodeToken } from "./subject-token.ts";
 
 export interface JetStreamReminderTableOptions extends JetStreamStoreOptions {
@@ -85,14 +85,8 @@ export class JetStreamReminderTable implements ReminderTable {
   async open(): Promise<void> {
     if (this.#kv !== undefined) return;
     try {
-      const js = jetstream(this.#nc, { timeout: this.#timeoutMs });
       this.#jsm = await jetstreamManager(this.#nc, { timeout: this.#timeoutMs });
-      this.#kv = await new Kvm(js).create(this.#bucket, {
-        history: 1,
-        replicas: this.#replicas,
-        storage: StorageType.File,
-        allow_direct: false,
-      });
+      this.#kv = await createKvBucket(this.#nc, { bucket: this.#bucket, replicas: this.#replicas, timeoutMs: this.#timeoutMs });
     } catch (cause) {
       throw backendError(`cannot open the reminder bucket ${this.#bucket}`, { bucket: this.#bucket }, cause);
     }

@@ -1,5 +1,3 @@
-import { jetstream, StorageType } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { SwitchboardError } from "../errors.ts";
@@ -11,6 +9,7 @@ import { resolveJetStreamStoreOptions, resolveName } from "./jetstream-options.t
 import type { JetStreamStoreOptions } from "./jetstream-options.ts";
 import { decodeStateRecord, encodeStateRecord, stateRecordHeaderBytes } from "./jetstream-state-record.ts";
 import type { JetStreamStateRecord } from "./jetstream-state-record.ts";
+import { createKvBucket } from "./kv-bucket.ts";
 import { encodeToken } from "./subject-token.ts";
 
 export interface JetStreamStateStoreOptions extends JetStreamStoreOptions {
@@ -97,15 +96,7 @@ export class JetStreamStateStore implements StateStore {
   async open(): Promise<void> {
     if (this.#kv !== undefined) return;
     try {
-      const kvm = new Kvm(jetstream(this.#nc, { timeout: this.#timeoutMs }));
-      this.#kv = await kvm.create(this.#bucket, {
-        history: 1,
-        replicas: this.#replicas,
-        storage: StorageType.File,
-        // Reads go to the stream leader, which has every acknowledged write; a direct
-        // get may be answered by a replica that lags behind.
-        allow_direct: false,
-      });
+      this.#kv = await createKvBucket(this.#nc, { bucket: this.#bucket, replicas: this.#replicas, timeoutMs: this.#timeoutMs });
     } catch (cause) {
       throw backendError(`cannot open the state bucket ${this.#bucket}`, { bucket: this.#bucket }, cause);
     }
