@@ -1,31 +1,14 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { jetstreamManager } from "@nats-io/jetstream";
-import type { JetStreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { NatsServer } from "../../test/support/nats-server.ts";
+import { describe, it } from "node:test";
+import { jetStreamPerFile } from "../../test/support/jetstream-fixture.ts";
 import { ManualClock } from "../clock.ts";
 import { isSwitchboardError } from "../errors.ts";
 import { describeMessageLog } from "../log/message-log-contract.ts";
 import { createJetStreamMessageLog } from "./jetstream-message-log.ts";
 import type { JetStreamMessageLogOptions } from "./jetstream-message-log.ts";
 
-let server: NatsServer;
-let nc: NatsConnection;
-let jsm: JetStreamManager;
+const js = jetStreamPerFile();
 let streams = 0;
-
-before(async () => {
-  server = await NatsServer.start({ jetstream: true });
-  nc = await connect({ servers: server.url });
-  jsm = await jetstreamManager(nc);
-});
-
-after(async () => {
-  await nc?.close();
-  await server?.close();
-});
 
 function fresh(): { stream: string; subjectPrefix: string } {
   const n = ++streams;
@@ -33,12 +16,12 @@ function fresh(): { stream: string; subjectPrefix: string } {
 }
 
 async function dropStream(stream: string): Promise<void> {
-  await jsm.streams.delete(stream).catch(() => undefined);
+  await js.jsm.streams.delete(stream).catch(() => undefined);
 }
 
 describeMessageLog("JetStreamMessageLog", async (options) => {
   const names = fresh();
-  const log = await createJetStreamMessageLog(nc, { ...options, ...names });
+  const log = await createJetStreamMessageLog(js.nc, { ...options, ...names });
   return {
     log,
     async cleanup() {
@@ -59,7 +42,7 @@ describe("JetStreamMessageLog on JetStream", () => {
     const names = fresh();
     const logs = [];
     try {
-      for (let i = 0; i < count; i++) logs.push(await createJetStreamMessageLog(nc, { ...options, ...names }));
+      for (let i = 0; i < count; i++) logs.push(await createJetStreamMessageLog(js.nc, { ...options, ...names }));
       await test(...logs);
     } finally {
       for (const log of logs) await log.close();
@@ -101,7 +84,7 @@ describe("JetStreamMessageLog on JetStream", () => {
       for (let i = 0; i < 5; i++) await log!.append("idle", text(`i${i}`));
       await clock.advance(1500);
       const stream = log!.stream;
-      for (let tries = 0; (await jsm.streams.info(stream)).state.messages !== 1; tries++) {
+      for (let tries = 0; (await js.jsm.streams.info(stream)).state.messages !== 1; tries++) {
         assert.ok(tries < 200, "the sweep leaves only the mark");
         await new Promise((r) => setTimeout(r, 10));
       }
@@ -112,15 +95,15 @@ describe("JetStreamMessageLog on JetStream", () => {
 
   it("refuses data beyond the server's max payload with limit_exceeded", () =>
     withLogs(1, {}, async (log) => {
-      const big = new Uint8Array(nc.info!.max_payload);
+      const big = new Uint8Array(js.nc.info!.max_payload);
       await assert.rejects(log!.append("s", big), (e) => isSwitchboardError(e, "limit_exceeded"));
     }));
 
   it("refuses a JetStream stream of the same name with other subjects", async () => {
     const names = fresh();
-    await jsm.streams.add({ name: names.stream, subjects: ["elsewhere.>"] });
+    await js.jsm.streams.add({ name: names.stream, subjects: ["elsewhere.>"] });
     try {
-      await assert.rejects(createJetStreamMessageLog(nc, names), (e) => isSwitchboardError(e, "invalid_argument"));
+      await assert.rejects(createJetStreamMessageLog(js.nc, names), (e) => isSwitchboardError(e, "invalid_argument"));
     } finally {
       await dropStream(names.stream);
     }

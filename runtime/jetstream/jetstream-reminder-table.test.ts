@@ -1,38 +1,21 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { jetstreamManager } from "@nats-io/jetstream";
-import type { JetStreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { NatsServer } from "../../test/support/nats-server.ts";
+import { describe, it } from "node:test";
+import { jetStreamPerFile } from "../../test/support/jetstream-fixture.ts";
 import { describeReminderTable } from "../reminders/reminder-table-contract.ts";
 import type { Reminder } from "../reminders/reminder-table.ts";
 import { createJetStreamReminderTable } from "./jetstream-reminder-table.ts";
 
-let server: NatsServer;
-let nc: NatsConnection;
-let jsm: JetStreamManager;
+const js = jetStreamPerFile();
 let buckets = 0;
-
-before(async () => {
-  server = await NatsServer.start({ jetstream: true });
-  nc = await connect({ servers: server.url });
-  jsm = await jetstreamManager(nc);
-});
-
-after(async () => {
-  await nc?.close();
-  await server?.close();
-});
 
 describeReminderTable("JetStreamReminderTable", async () => {
   const bucket = `reminders_${++buckets}`;
-  const table = await createJetStreamReminderTable(nc, { bucket });
+  const table = await createJetStreamReminderTable(js.nc, { bucket });
   return {
     table,
     async cleanup() {
       await table.close();
-      await jsm.streams.delete(`KV_${bucket}`);
+      await js.jsm.streams.delete(`KV_${bucket}`);
     },
   };
 });
@@ -50,7 +33,7 @@ describe("JetStreamReminderTable on JetStream", () => {
 
   it("keeps ids too long for a readable key whole, and lists and filters them", async () => {
     const bucket = `reminders_${++buckets}`;
-    const table = await createJetStreamReminderTable(nc, { bucket });
+    const table = await createJetStreamReminderTable(js.nc, { bucket });
     try {
       const longActor = `session/acme:${"ü".repeat(400)}`;
       const longName = "n".repeat(1000);
@@ -71,22 +54,22 @@ describe("JetStreamReminderTable on JetStream", () => {
       assert.equal(await table.get(longActor, longName), undefined);
     } finally {
       await table.close();
-      await jsm.streams.delete(`KV_${bucket}`);
+      await js.jsm.streams.delete(`KV_${bucket}`);
     }
   });
 
   it("leaves no delete markers behind", async () => {
     const bucket = `reminders_${++buckets}`;
-    const table = await createJetStreamReminderTable(nc, { bucket });
+    const table = await createJetStreamReminderTable(js.nc, { bucket });
     try {
       for (let i = 0; i < 5; i++) await table.upsert(reminder("a/t:x", `r${i}`));
       for (let i = 0; i < 5; i++) assert.equal(await table.delete("a/t:x", `r${i}`), true);
-      const info = await jsm.streams.info(`KV_${bucket}`);
+      const info = await js.jsm.streams.info(`KV_${bucket}`);
       assert.equal(info.state.messages, 0);
-      assert.equal(nc.isClosed(), false);
+      assert.equal(js.nc.isClosed(), false);
     } finally {
       await table.close();
-      await jsm.streams.delete(`KV_${bucket}`);
+      await js.jsm.streams.delete(`KV_${bucket}`);
     }
   });
 });

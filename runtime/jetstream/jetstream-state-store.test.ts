@@ -1,38 +1,21 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { jetstreamManager } from "@nats-io/jetstream";
-import type { JetStreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { NatsServer } from "../../test/support/nats-server.ts";
+import { describe, it } from "node:test";
+import { jetStreamPerFile } from "../../test/support/jetstream-fixture.ts";
 import { isSwitchboardError } from "../errors.ts";
 import { describeStateStore } from "../state/state-store-contract.ts";
 import { createJetStreamStateStore, JetStreamStateStore } from "./jetstream-state-store.ts";
 
-let server: NatsServer;
-let nc: NatsConnection;
-let jsm: JetStreamManager;
+const js = jetStreamPerFile();
 let buckets = 0;
-
-before(async () => {
-  server = await NatsServer.start({ jetstream: true });
-  nc = await connect({ servers: server.url });
-  jsm = await jetstreamManager(nc);
-});
-
-after(async () => {
-  await nc?.close();
-  await server?.close();
-});
 
 describeStateStore("JetStreamStateStore", async () => {
   const bucket = `state_${++buckets}`;
-  const store = await createJetStreamStateStore(nc, { bucket });
+  const store = await createJetStreamStateStore(js.nc, { bucket });
   return {
     store,
     async cleanup() {
       await store.close();
-      await jsm.streams.delete(`KV_${bucket}`);
+      await js.jsm.streams.delete(`KV_${bucket}`);
     },
   };
 });
@@ -40,8 +23,8 @@ describeStateStore("JetStreamStateStore", async () => {
 describe("JetStreamStateStore on JetStream", () => {
   it("shares one bucket between stores: claims fence across them", async () => {
     const bucket = `state_${++buckets}`;
-    const a = await createJetStreamStateStore(nc, { bucket });
-    const b = await createJetStreamStateStore(nc, { bucket });
+    const a = await createJetStreamStateStore(js.nc, { bucket });
+    const b = await createJetStreamStateStore(js.nc, { bucket });
     try {
       const first = await a.claim("k");
       const saved = await a.save("k", Uint8Array.of(1), first);
@@ -58,43 +41,43 @@ describe("JetStreamStateStore on JetStream", () => {
     } finally {
       await a.close();
       await b.close();
-      await jsm.streams.delete(`KV_${bucket}`);
+      await js.jsm.streams.delete(`KV_${bucket}`);
     }
   });
 
   it("refuses bad options with invalid_argument and leaves the connection open on close", async () => {
-    assert.throws(() => new JetStreamStateStore(nc, { bucket: "a.b" }), (e) => isSwitchboardError(e, "invalid_argument"));
-    assert.throws(() => new JetStreamStateStore(nc, { replicas: 0 }), (e) => isSwitchboardError(e, "invalid_argument"));
-    assert.throws(() => new JetStreamStateStore(nc, { timeoutMs: -1 }), (e) => isSwitchboardError(e, "invalid_argument"));
+    assert.throws(() => new JetStreamStateStore(js.nc, { bucket: "a.b" }), (e) => isSwitchboardError(e, "invalid_argument"));
+    assert.throws(() => new JetStreamStateStore(js.nc, { replicas: 0 }), (e) => isSwitchboardError(e, "invalid_argument"));
+    assert.throws(() => new JetStreamStateStore(js.nc, { timeoutMs: -1 }), (e) => isSwitchboardError(e, "invalid_argument"));
     const bucket = `state_${++buckets}`;
-    const store = await createJetStreamStateStore(nc, { bucket });
+    const store = await createJetStreamStateStore(js.nc, { bucket });
     await store.close();
-    assert.equal(nc.isClosed(), false);
-    await jsm.streams.delete(`KV_${bucket}`);
+    assert.equal(js.nc.isClosed(), false);
+    await js.jsm.streams.delete(`KV_${bucket}`);
   });
 
   it("keeps keys too long for a readable KV key apart (hashed)", async () => {
     const bucket = `state_${++buckets}`;
-    const store = await createJetStreamStateStore(nc, { bucket });
+    const store = await createJetStreamStateStore(js.nc, { bucket });
     try {
       const keys = ["ü".repeat(2000), `${"ü".repeat(2000)}x`, "k".repeat(257)];
       for (const [i, key] of keys.entries()) await store.save(key, Uint8Array.of(i), { etag: null, epoch: 0 });
       for (const [i, key] of keys.entries()) assert.deepEqual((await store.load(key)).value, Uint8Array.of(i));
     } finally {
       await store.close();
-      await jsm.streams.delete(`KV_${bucket}`);
+      await js.jsm.streams.delete(`KV_${bucket}`);
     }
   });
 
   it("refuses a value beyond the server's max payload with limit_exceeded", async () => {
     const bucket = `state_${++buckets}`;
-    const store = await createJetStreamStateStore(nc, { bucket });
+    const store = await createJetStreamStateStore(js.nc, { bucket });
     try {
-      const big = new Uint8Array(nc.info!.max_payload);
+      const big = new Uint8Array(js.nc.info!.max_payload);
       await assert.rejects(store.save("k", big, { etag: null, epoch: 0 }), (e) => isSwitchboardError(e, "limit_exceeded"));
     } finally {
       await store.close();
-      await jsm.streams.delete(`KV_${bucket}`);
+      await js.jsm.streams.delete(`KV_${bucket}`);
     }
   });
 });
