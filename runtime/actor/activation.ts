@@ -228,7 +228,9 @@ export class Activation {
     let failed = false;
     const span = this.host.tracing.start(this.id, this.def.type, msg, method);
     try {
-      const dedupe = this.#dedupe;
+      // A read-only turn changes nothing, so a repeat may simply run again: it is
+      // neither looked up in nor recorded into the dedupe window.
+      const dedupe = method.readOnly ? undefined : this.#dedupe;
       const now = msg.deadlineMs !== 0 || dedupe !== undefined ? this.host.clock.now() : 0;
       if (msg.deadlineMs !== 0 && now >= msg.deadlineMs) {
         this.host.metrics.deadlinesExpired++;

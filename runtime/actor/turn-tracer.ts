@@ -9,10 +9,9 @@ const tracerName = "switchboard.runtime";
  * Starts the span of each turn: a child of the trace context the message carries,
  * with the messaging attributes.
  *
- * With no tracer given and no tracer provider registered, every span is the API's
- * non-recording one, which ignores attributes. Then no attributes are built, and a
- * turn gets no span at all when there is no trace context to carry through it and no
- * active span to hide from it.
+ * Attributes are built only for a span that records them (a sampled one). With no
+ * tracer given and no tracer provider registered, a turn gets no span at all when
+ * there is no trace context to carry through it and no active span to hide from it.
  */
 export class TurnTracer {
   readonly #tracer: Tracer;
@@ -44,23 +43,21 @@ export class TurnTracer {
     if (!this.#recording && msg.traceparent === undefined && trace.getSpan(context.active()) === undefined) return undefined;
     const parent = msg.traceparent === undefined ? ROOT_CONTEXT : propagation.extract(ROOT_CONTEXT, { traceparent: msg.traceparent, tracestate: msg.tracestate });
     const kind = msg.kind === "call" ? SpanKind.SERVER : SpanKind.CONSUMER;
-    if (!this.#recording) return this.#tracer.startSpan(method.spanName, { kind }, parent);
-    return this.#tracer.startSpan(
-      method.spanName,
-      {
-        kind,
-        attributes: {
-          [Attr.messagingSystem]: "switchboard",
-          [Attr.messagingOperation]: "process",
-          [Attr.messagingDestination]: actorId,
-          [Attr.messageId]: msg.messageId,
-          [Attr.actorType]: actorType,
-          [Attr.actorId]: actorId,
-          [Attr.method]: msg.method,
-          [Attr.nodeId]: this.#nodeId,
-        },
-      },
-      parent,
-    );
+    const span = this.#tracer.startSpan(method.spanName, { kind }, parent);
+    // Attributes only for a span that keeps them (a sampled one); building them for
+    // the others is most of what a span costs.
+    if (span.isRecording()) {
+      span.setAttributes({
+        [Attr.messagingSystem]: "switchboard",
+        [Attr.messagingOperation]: "process",
+        [Attr.messagingDestination]: actorId,
+        [Attr.messageId]: msg.messageId,
+        [Attr.actorType]: actorType,
+        [Attr.actorId]: actorId,
+        [Attr.method]: msg.method,
+        [Attr.nodeId]: this.#nodeId,
+      });
+    }
+    return span;
   }
 }

@@ -93,16 +93,21 @@ export class ClusterPlacement implements Placement {
 
   /** Handles one inbound request on a partition subject: decode, hand to the runtime, answer. */
   handle(incoming: IncomingMessage, accept: AcceptRemote): void {
-    let messageId = incoming.headers[messageIdHeader] ?? "";
+    let msg: ActorMessage;
     try {
-      const msg = decodeEnvelope(incoming.data, (err, result) => {
-        incoming.respond(err ? encodeFaultReply(messageId, err) : encodeResultReply(messageId, result === undefined ? undefined : JSON.stringify(result)));
+      msg = decodeEnvelope(incoming.data, (err, result) => {
+        incoming.respond(err ? encodeFaultReply(msg.messageId, err) : encodeResultReply(msg.messageId, result === undefined ? undefined : JSON.stringify(result)));
       });
-      messageId = msg.messageId;
-      accept(msg);
-      if (msg.kind === "send") incoming.respond(encodeResultReply(messageId, undefined));
     } catch (err) {
-      incoming.respond(encodeFaultReply(messageId, err));
+      // Not an envelope: answer under the id the headers carry, if any.
+      incoming.respond(encodeFaultReply(incoming.headers[messageIdHeader] ?? "", err));
+      return;
+    }
+    try {
+      accept(msg);
+      if (msg.kind === "send") incoming.respond(encodeResultReply(msg.messageId, undefined));
+    } catch (err) {
+      incoming.respond(encodeFaultReply(msg.messageId, err));
     }
   }
 }

@@ -4,7 +4,7 @@ import { ManualClock } from "../clock.ts";
 import { isSwitchboardError, type ErrorCode } from "../errors.ts";
 import { createLogger } from "../telemetry/logger.ts";
 import { InProcessNetwork } from "./in-process-transport.ts";
-import { subjectMatches, subjectTokens } from "./subject-match.ts";
+import { checkSubject, subjectMatches, subjectTokens } from "./subject-match.ts";
 import { describeTransport } from "./transport-contract.ts";
 import type { IncomingMessage } from "./transport.ts";
 
@@ -320,8 +320,12 @@ describe("subject matching", () => {
   it("refuses malformed subjects", () => {
     for (const bad of ["", ".a", "a.", "a..b", "a b", "a.>.b"]) {
       assert.throws(() => subjectTokens(bad, "subscribe"), (err) => isSwitchboardError(err, "invalid_argument"), bad);
+      assert.throws(() => checkSubject(bad, "publish"), (err) => isSwitchboardError(err, "invalid_argument"), bad);
     }
     assert.throws(() => subjectTokens("a.*", "publish"), (err) => isSwitchboardError(err, "invalid_argument"));
+    assert.throws(() => checkSubject("a.>", "publish"), (err) => isSwitchboardError(err, "invalid_argument"));
+    assert.doesNotThrow(() => checkSubject("a.>", "subscribe"));
+    assert.doesNotThrow(() => checkSubject("a.b*.>", "subscribe"));
   });
 });
 

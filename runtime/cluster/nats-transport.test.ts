@@ -85,6 +85,32 @@ describe("NatsTransport", () => {
     }
   });
 
+  it("refuses a request in flight when the connection drops, at once rather than at its deadline", async () => {
+    const { a, b } = await pair();
+    let down = false;
+    try {
+      let received = false;
+      b.subscribe("drop.svc", () => void (received = true)); // never answers
+      await settled(b);
+      const start = performance.now();
+      const refused = rejectsCode(a.request("drop.svc", text("?"), { timeoutMs: 30_000 }), "unavailable");
+      await until(() => received);
+      down = true;
+      await server.stop();
+      await refused;
+      assert.ok(performance.now() - start < 10_000, "refused when the link dropped, not after 30 s");
+      await server.restart();
+      down = false;
+      await until(() => a.connected && b.connected);
+      b.subscribe("drop.echo", (msg) => msg.respond(msg.data));
+      await settled(b);
+      assert.equal(str((await a.request("drop.echo", text("again"), { timeoutMs: 5000 })).data), "again", "the inbox works after the reconnect");
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      if (down) await server.restart();
+    }
+  });
+
   it("closes promptly while the server is down", async () => {
     const { a, b } = await pair();
     try {

@@ -1,9 +1,9 @@
-import { connect, errors, headers as natsHeaders } from "@nats-io/transport-node";
+import { connect, createInbox, errors, headers as natsHeaders } from "@nats-io/transport-node";
 import type { Msg, MsgHdrs, NatsConnection, NodeConnectionOptions, Subscription } from "@nats-io/transport-node";
 import { SwitchboardError, isSwitchboardError } from "../errors.ts";
 import { createLogger, type Logger } from "../telemetry/logger.ts";
 import { runGuarded } from "./run-guarded.ts";
-import { subjectTokens } from "./subject-match.ts";
+import { checkSubject } from "./subject-match.ts";
 import { checkData, checkPayloadSize, checkQueue, checkTimeout, emptyHeaders, normalizeHeaders, payloadBytes } from "./transport-checks.ts";
 import type { Headers, IncomingMessage, RequestOptions, Transport, TransportMessage, TransportSubscription } from "./transport.ts";
 
@@ -84,6 +84,15 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
   return new NatsTransport(nc, options.logger === undefined ? {} : { logger: options.logger });
 }
 
+/** A request waiting for its reply on the transport's inbox. */
+interface PendingRequest {
+  readonly subject: string;
+  readonly timeoutMs: number;
+  readonly resolve: (msg: TransportMessage) => void;
+  readonly reject: (err: SwitchboardError) => void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
 /**
  * `Transport` over a NATS connection. It owns the connection: `close()` drains it.
  * Where this differs from the bare client, it is to keep to the `Transport` contract:
@@ -91,12 +100,22 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
  * instead of buffering, subjects and headers are checked before they are sent, and a
  * handler's failure is logged rather than breaking the client's read loop. A reply
  * sent while the connection is down is buffered by the client, as NATS does.
+ *
+ * Requests share one inbox subscription (`_INBOX.<id>.*`), each waiting under a token
+ * of its own, as the client's own request does; this one is ours because the
+ * client's builds an Error with a stack trace for every request, also a successful
+ * one, which was the largest cost of a busy caller. A request still waiting when the
+ * connection drops is refused with `unavailable` at once: its reply, if any was sent,
+ * went to an inbox the server no longer knew, so waiting out the deadline gains nothing.
  */
 export class NatsTransport implements Transport {
   readonly #nc: NatsConnection;
   readonly #logger: Logger;
   readonly #listeners = new Set<(connected: boolean) => void>();
   readonly #watching: Promise<void>;
+  readonly #inbox: string;
+  readonly #pending = new Map<string, PendingRequest>();
+  #nextToken = 0;
   #connected: boolean;
   #closing: Promise<void> | undefined;
 
@@ -104,8 +123,13 @@ export class NatsTransport implements Transport {
     this.#nc = nc;
     this.#logger = (options.logger ?? createLogger({ nodeId: "nats-transport", level: "silent" })).child({ component: "transport" });
     this.#connected = !nc.isClosed();
+    this.#inbox = `${createInbox()}.`;
+    if (!nc.isClosed()) nc.subscribe(`${this.#inbox}*`, { callback: (err, msg) => this.#onReply(err, msg) });
     this.#watching = this.#watch();
-    void nc.closed().then(() => this.#setConnected(false));
+    void nc.closed().then(() => {
+      this.#setConnected(false);
+      this.#failPending("the NATS connection closed");
+    });
   }
 
   get connected(): boolean {
@@ -113,22 +137,60 @@ export class NatsTransport implements Transport {
   }
 
   async request(subject: string, data: Uint8Array, options: RequestOptions): Promise<TransportMessage> {
-    subjectTokens(subject, "publish");
+    checkSubject(subject, "publish");
     checkData(data, subject);
-    checkTimeout(options?.timeoutMs, subject);
+    const timeoutMs = options?.timeoutMs;
+    checkTimeout(timeoutMs, subject);
     const headers = normalizeHeaders(options.headers, subject);
     this.#checkSendable(subject, data, headers);
-    let reply: Msg;
+    const token = (this.#nextToken++).toString(36);
+    const { promise, resolve, reject } = Promise.withResolvers<TransportMessage>();
+    const pending: PendingRequest = { subject, timeoutMs, resolve, reject, timer: undefined };
     try {
-      reply = await this.#nc.request(subject, data, { timeout: options.timeoutMs, headers: toNatsHeaders(headers) });
+      this.#nc.publish(subject, data, { reply: this.#inbox + token, headers: toNatsHeaders(headers) });
     } catch (err) {
-      throw natsError(err, subject, options.timeoutMs);
+      throw natsError(err, subject);
     }
-    return Object.freeze({ subject: reply.subject, data: new Uint8Array(reply.data), headers: fromNatsHeaders(reply.headers) });
+    pending.timer = setTimeout(() => {
+      this.#pending.delete(token);
+      reject(new SwitchboardError("deadline_exceeded", `no reply on ${subject} within ${timeoutMs} ms`, { context: { subject, timeoutMs } }));
+    }, timeoutMs);
+    this.#pending.set(token, pending);
+    return promise;
+  }
+
+  /** A message on the inbox: the reply to the request named by its last token, or a late one, dropped. */
+  #onReply(err: Error | null, msg: Msg): void {
+    if (err !== null) {
+      this.#logger.error({ err }, "the request inbox subscription failed");
+      this.#failPending("the request inbox subscription failed");
+      return;
+    }
+    const token = msg.subject.slice(this.#inbox.length);
+    const pending = this.#pending.get(token);
+    if (pending === undefined) return;
+    this.#pending.delete(token);
+    clearTimeout(pending.timer);
+    // The server's "no responders" status: a 503 with no data, sent to the reply subject.
+    if (msg.data.length === 0 && msg.headers?.code === 503) {
+      pending.reject(new SwitchboardError("unavailable", `no responders for ${pending.subject}`, { context: { subject: pending.subject, noResponders: true } }));
+      return;
+    }
+    pending.resolve(Object.freeze({ subject: msg.subject, data: new Uint8Array(msg.data), headers: fromNatsHeaders(msg.headers) }));
+  }
+
+  #failPending(why: string): void {
+    if (this.#pending.size === 0) return;
+    const waiting = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of waiting) {
+      clearTimeout(p.timer);
+      p.reject(new SwitchboardError("unavailable", `${why} before ${p.subject} answered`, { context: { subject: p.subject } }));
+    }
   }
 
   async publish(subject: string, data: Uint8Array, headers?: Headers): Promise<void> {
-    subjectTokens(subject, "publish");
+    checkSubject(subject, "publish");
     checkData(data, subject);
     const h = normalizeHeaders(headers, subject);
     this.#checkSendable(subject, data, h);
@@ -146,7 +208,7 @@ export class NatsTransport implements Transport {
    * (when connected), so a request sent after it gets "no responders".
    */
   subscribe(subject: string, handler: (msg: IncomingMessage) => void, options?: { queue?: string }): TransportSubscription {
-    subjectTokens(subject, "subscribe");
+    checkSubject(subject, "subscribe");
     if (typeof handler !== "function") {
       throw new SwitchboardError("invalid_argument", "a subscription needs a handler function", { context: { subject } });
     }
@@ -234,24 +296,7 @@ export class NatsTransport implements Transport {
   }
 
   #incoming(msg: Msg): IncomingMessage {
-    const nc = this.#nc;
-    const reply = msg.reply;
-    const respond = (data: Uint8Array, headers?: Headers): boolean => {
-      if (reply === undefined || reply === "") return false;
-      checkData(data, reply);
-      const h = normalizeHeaders(headers, reply);
-      const maxPayload = nc.info?.max_payload;
-      if (maxPayload !== undefined) checkPayloadSize(payloadBytes(data, h), maxPayload, reply);
-      try {
-        nc.publish(reply, data, { headers: toNatsHeaders(h) });
-      } catch (err) {
-        // The connection closed under the responder: the reply is lost, as on any
-        // network, and the requester sees its deadline pass.
-        this.#logger.warn({ err, subject: msg.subject }, "reply not sent");
-      }
-      return true;
-    };
-    return Object.freeze({ subject: msg.subject, data: new Uint8Array(msg.data), headers: fromNatsHeaders(msg.headers), respond });
+    return new NatsIncoming(msg, this.#nc, this.#logger);
   }
 
   async #watch(): Promise<void> {
@@ -260,6 +305,7 @@ export class NatsTransport implements Transport {
         switch (status.type) {
           case "disconnect":
             this.#setConnected(false);
+            this.#failPending("the NATS connection dropped");
             break;
           case "reconnect":
             this.#setConnected(true);
@@ -285,6 +331,49 @@ export class NatsTransport implements Transport {
   }
 }
 
+/**
+ * A received message. Its headers are decoded the first time they are read: a node
+ * answering a partition's requests reads the envelope and never needs them.
+ */
+class NatsIncoming implements IncomingMessage {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly #msg: Msg;
+  readonly #nc: NatsConnection;
+  readonly #logger: Logger;
+  #headers: Headers | undefined;
+
+  constructor(msg: Msg, nc: NatsConnection, logger: Logger) {
+    this.subject = msg.subject;
+    this.data = new Uint8Array(msg.data);
+    this.#msg = msg;
+    this.#nc = nc;
+    this.#logger = logger;
+    Object.freeze(this);
+  }
+
+  get headers(): Headers {
+    return (this.#headers ??= fromNatsHeaders(this.#msg.headers));
+  }
+
+  respond(data: Uint8Array, headers?: Headers): boolean {
+    const reply = this.#msg.reply;
+    if (reply === undefined || reply === "") return false;
+    checkData(data, reply);
+    const h = normalizeHeaders(headers, reply);
+    const maxPayload = this.#nc.info?.max_payload;
+    if (maxPayload !== undefined) checkPayloadSize(payloadBytes(data, h), maxPayload, reply);
+    try {
+      this.#nc.publish(reply, data, { headers: toNatsHeaders(h) });
+    } catch (err) {
+      // The connection closed under the responder: the reply is lost, as on any
+      // network, and the requester sees its deadline pass.
+      this.#logger.warn({ err, subject: this.subject }, "reply not sent");
+    }
+    return true;
+  }
+}
+
 function toNatsHeaders(headers: Headers): MsgHdrs | undefined {
   const names = Object.keys(headers);
   if (names.length === 0) return undefined;
@@ -302,18 +391,9 @@ function fromNatsHeaders(headers: MsgHdrs | undefined): Headers {
 }
 
 /** Maps a NATS client failure onto the `Transport` contract's codes. */
-function natsError(err: unknown, subject: string, timeoutMs?: number): SwitchboardError {
+function natsError(err: unknown, subject: string): SwitchboardError {
   if (isSwitchboardError(err)) return err;
   const cause = err instanceof errors.RequestError && err.cause !== undefined ? err.cause : err;
-  if (cause instanceof errors.TimeoutError) {
-    return new SwitchboardError("deadline_exceeded", `no reply on ${subject} within ${timeoutMs} ms`, {
-      context: { subject, timeoutMs },
-      cause: err,
-    });
-  }
-  if (cause instanceof errors.NoRespondersError) {
-    return new SwitchboardError("unavailable", `no responders for ${subject}`, { context: { subject, noResponders: true }, cause: err });
-  }
   if (
     cause instanceof errors.ClosedConnectionError ||
     cause instanceof errors.DrainingConnectionError ||

@@ -7,19 +7,27 @@ const whitespace = /\s/;
 
 /** Splits and checks a subject; throws `invalid_argument` naming the subject. */
 export function subjectTokens(subject: string, use: "publish" | "subscribe"): string[] {
+  checkSubject(subject, use);
+  return subject.split(".");
+}
+
+/** Checks a subject without splitting it (a transport checks every subject it sends to); throws `invalid_argument`. */
+export function checkSubject(subject: string, use: "publish" | "subscribe"): void {
   if (typeof subject !== "string" || subject.length === 0 || whitespace.test(subject)) {
     throw invalidSubject(subject, "a subject is non-empty and has no whitespace");
   }
-  const tokens = subject.split(".");
-  for (let i = 0; i < tokens.length; i++) {
-    const token = tokens[i]!;
-    if (token.length === 0) throw invalidSubject(subject, "a subject has no empty tokens");
-    if (token === "*" || token === ">") {
+  let tokenStart = 0;
+  for (let i = 0; i <= subject.length; i++) {
+    if (i < subject.length && subject.charCodeAt(i) !== 46 /* . */) continue;
+    const len = i - tokenStart;
+    if (len === 0) throw invalidSubject(subject, "a subject has no empty tokens");
+    const t = len === 1 ? subject.charCodeAt(tokenStart) : 0;
+    if (t === 42 /* * */ || t === 62 /* > */) {
       if (use === "publish") throw invalidSubject(subject, "a message is sent to a subject without wildcards");
-      if (token === ">" && i !== tokens.length - 1) throw invalidSubject(subject, "'>' is only the last token");
+      if (t === 62 && i !== subject.length) throw invalidSubject(subject, "'>' is only the last token");
     }
+    tokenStart = i + 1;
   }
-  return tokens;
 }
 
 /** Whether a subscription's tokens (checked by `subjectTokens`) match a literal subject's. */

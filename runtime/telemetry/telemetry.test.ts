@@ -19,14 +19,17 @@ test("after bootstrap, spans have ids and log lines inside a span carry them", a
   const logger = createLogger({ nodeId: "t1", destination: { write: (s: string) => void lines.push(JSON.parse(s)) } });
   const tracer = trace.getTracer("test");
   let ids: { traceId: string; spanId: string } | undefined;
+  let recording: boolean | undefined;
   tracer.startActiveSpan("turn", (span) => {
     ids = span.spanContext();
+    recording = span.isRecording();
     logger.child({ component: "runtime" }).info("inside");
     span.end();
   });
   logger.info("outside");
   assert.match(ids!.traceId, /^[0-9a-f]{32}$/);
   assert.notEqual(ids!.traceId, "0".repeat(32), "a real tracer provider is installed");
+  assert.equal(recording, false, "with export off, spans carry ids but record nothing");
   assert.deepEqual(
     { level: lines[0]!.level, component: lines[0]!.component, nodeId: lines[0]!.nodeId, trace_id: lines[0]!.trace_id, span_id: lines[0]!.span_id },
     { level: "info", component: "runtime", nodeId: "t1", trace_id: ids!.traceId, span_id: ids!.spanId },
