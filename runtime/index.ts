@@ -28,6 +28,7 @@ export type {
   TimerOptions,
 } from "./actor/actor-definition.ts";
 export { actorId, parseActorId } from "./actor/actor-id.ts";
+export type { ActorMessageLog, ActorServices } from "./actor/actor-services.ts";
 export type { ActorAddress } from "./actor/actor-id.ts";
 export { ActorRuntime } from "./actor/actor-runtime.ts";
 export type { ActivationSummary, ActorRuntimeOptions, ReminderScheduler, RuntimeStats } from "./actor/actor-runtime.ts";

@@ -13,6 +13,7 @@ import type { RuntimeMetrics } from "./runtime-metrics.ts";
 import { TurnContext } from "./turn-context.ts";
 import type { RuntimeInternals } from "./runtime-internals.ts";
 import type { ActivationStatus } from "./activation-status.ts";
+import type { ActorServices } from "./actor-services.ts";
 import type { TurnTracer } from "./turn-tracer.ts";
 
 const decoder = new TextDecoder();
@@ -32,6 +33,7 @@ export interface ActivationHost extends RuntimeInternals {
   readonly tracing: TurnTracer;
   readonly metrics: RuntimeMetrics;
   readonly nodeId: string;
+  readonly services: ActorServices;
   /** The activation is gone; `leftovers` arrived while it went and must go to a new one. */
   removed(activation: Activation, leftovers: ActorMessage[]): void;
 }

@@ -2,6 +2,7 @@ import type { Clock } from "../clock.ts";
 import { SwitchboardError } from "../errors.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { MissedTickPolicy } from "../reminders/index.ts";
+import type { ActorMessageLog } from "./actor-services.ts";
 import { isValidActorType } from "./actor-id.ts";
 
 /** Per-call options. */
@@ -78,6 +79,14 @@ export interface ActorContext<S> {
   readonly timers: ActorTimers;
   readonly reminders: ActorReminders;
   readonly log: Logger;
+  /**
+   * Publishes an event on a channel of this actor's tenant, to the subscribers of every
+   * node. Fire and forget. The payload goes to local subscribers as it is: do not
+   * change it afterwards. Throws `unavailable` on a node that lends no publisher.
+   */
+  publish(channel: string, payload: unknown): void;
+  /** This actor's own stream of the node's message log (`<id>`, or `<id>#<name>`). */
+  messageLog(name?: string): ActorMessageLog;
 }
 
 export type Handler<S> = (ctx: ActorContext<S>, arg: any) => unknown;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { ManualClock } from "../clock.ts";
 import { isSwitchboardError, SwitchboardError } from "../errors.ts";
+import { MemoryMessageLog } from "../log/index.ts";
 import { MemoryStateStore, type StateStore } from "../state/index.ts";
 import { defineActor, type ActorDefinition } from "./actor-definition.ts";
 import { ActorRuntime, type ActorRuntimeOptions } from "./actor-runtime.ts";
@@ -463,4 +464,44 @@ test("a turn whose save fails is rolled back with its dedupe entry, so the retry
   assert.equal(await p.call("charge", 1, { messageId: "b" }), 6, "and a second retry is a duplicate");
   assert.equal(await p.call("total"), 6);
   await rt.shutdown();
+});
+
+describe("services lent to actors", () => {
+  const Diary = defineActor({
+    type: "diary",
+    initialState: () => ({}),
+    handlers: {
+      write: async (ctx, text: string) => {
+        const seq = await ctx.messageLog().append(new TextEncoder().encode(text));
+        ctx.publish(`written/${ctx.key}`, { seq, text });
+        return seq;
+      },
+      side: (ctx, text: string) => ctx.messageLog("drafts").append(new TextEncoder().encode(text)),
+      read: { readOnly: true, handler: async (ctx) => (await ctx.messageLog().read(1, 100)).map((e) => new TextDecoder().decode(e.data)) },
+    },
+  });
+
+  test("an actor appends to its own log streams and publishes on its tenant's channels", async () => {
+    const log = new MemoryMessageLog();
+    const published: [string, string, unknown][] = [];
+    const rt = runtime([Diary], { services: { messageLog: log, publish: (tenant, channel, payload) => void published.push([tenant, channel, payload]) } });
+    const d = rt.ref(Diary, "acme:d1");
+    assert.equal(await d.call("write", "one"), 1);
+    assert.equal(await d.call("write", "two"), 2);
+    assert.equal(await d.call("side", "draft"), 1, "a named stream is numbered on its own");
+    assert.deepEqual(await d.call("read"), ["one", "two"]);
+    assert.equal((await log.info("diary/acme:d1#drafts")).lastSeq, 1);
+    assert.equal((await log.info("diary/acme:d2")).lastSeq, 0, "another actor's stream is untouched");
+    assert.deepEqual(published, [
+      ["acme", "written/d1", { seq: 1, text: "one" }],
+      ["acme", "written/d1", { seq: 2, text: "two" }],
+    ]);
+    await rt.shutdown();
+  });
+
+  test("without them, publishing and logging fail the turn with unavailable", async () => {
+    const rt = runtime([Diary]);
+    await rejectsWith(rt.ref(Diary, "acme:d1").call("write", "x"), "unavailable");
+    await rt.shutdown();
+  });
 });

@@ -15,6 +15,7 @@ import { RuntimeMetrics } from "./runtime-metrics.ts";
 import type { RuntimeInternals } from "./runtime-internals.ts";
 import { TurnTracer } from "./turn-tracer.ts";
 import type { Placement } from "./placement.ts";
+import type { ActorServices } from "./actor-services.ts";
 
 /** Durable reminders, as the runtime uses them (see runtime/reminders). */
 export interface ReminderScheduler {
@@ -40,6 +41,8 @@ export interface ActorRuntimeOptions {
   readonly tracer?: Tracer;
   /** Default deadline of a call; default 30,000 ms. */
   readonly callTimeoutMs?: number;
+  /** What actors may publish to and log into (`ctx.publish`, `ctx.messageLog`); default none. */
+  readonly services?: ActorServices;
   /** How often idle activations are looked for; default a quarter of the shortest idle timeout, at least 1,000 ms. */
   readonly idleCheckIntervalMs?: number;
   /** How long shutdown lets queued and running turns finish before deactivating anyway; default 10,000 ms. */
@@ -116,6 +119,7 @@ export class ActorRuntime implements RuntimeInternals {
       tracing: new TurnTracer(options.tracer, options.nodeId),
       metrics: this.metrics,
       nodeId: this.nodeId,
+      services: options.services ?? {},
       invoke: (kind, target, method, arg, options, parent) => self.invoke(kind, target, method, arg, options, parent),
       setReminder: (...args) => self.setReminder(...args),
       cancelReminder: (...args) => self.cancelReminder(...args),
@@ -267,6 +271,42 @@ export class ActorRuntime implements RuntimeInternals {
     const def = this.#definitionFor(msg.target, msg.method);
     if (this.#isRemote(msg.target)) throw new SwitchboardError("unavailable", `node ${this.nodeId} does not serve ${msg.target} now`, { context: { actorId: msg.target, method: msg.method } });
     this.#deliver(msg, def, true);
+  }
+
+  /**
+   * A message the placement forwarded, handed back because its target came to this
+   * node meanwhile. Resolves with a call's result, or once a send is accepted; rejects
+   * as `acceptRemote` throws or the call fails.
+   */
+  acceptLocal(msg: ActorMessage): Promise<unknown> {
+    if (msg.kind === "send") {
+      try {
+        this.acceptRemote(msg);
+        return accepted;
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+    try {
+      const settle = (err: unknown, result?: unknown) => (err ? reject(err) : resolve(result));
+      this.acceptRemote({
+        kind: msg.kind,
+        target: msg.target,
+        method: msg.method,
+        arg: msg.arg,
+        messageId: msg.messageId,
+        deadlineMs: msg.deadlineMs,
+        callChain: msg.callChain,
+        sender: msg.sender,
+        traceparent: msg.traceparent,
+        tracestate: msg.tracestate,
+        settle,
+      });
+    } catch (err) {
+      reject(err);
+    }
+    return promise;
   }
 
   /** Deactivates (persisting) every activation whose id matches; resolves when all are gone. */

@@ -8,6 +8,7 @@ import type { CompiledDefinition } from "./compiled-definition.ts";
 import type { ActivationStatus } from "./activation-status.ts";
 import type { RuntimeInternals } from "./runtime-internals.ts";
 import { ActorRefImpl } from "./actor-ref.ts";
+import { actorMessageLog, type ActorMessageLog, type ActorServices } from "./actor-services.ts";
 
 /** What a turn context reads through: the part of an activation it needs. */
 export interface ActivationView {
@@ -16,7 +17,7 @@ export interface ActivationView {
   readonly epoch: number;
   readonly status: ActivationStatus;
   state: unknown;
-  readonly host: RuntimeInternals & { readonly clock: Clock; readonly logger: Logger };
+  readonly host: RuntimeInternals & { readonly clock: Clock; readonly logger: Logger; readonly services: ActorServices };
   save(): Promise<void>;
   requestDeactivation(): void;
   setTimer(name: string, fire: () => void, delayMs: number): void;
@@ -81,6 +82,16 @@ export class TurnContext implements ActorContext<unknown> {
 
   save(): Promise<void> {
     return this.#activation.save();
+  }
+
+  publish(channel: string, payload: unknown): void {
+    const publish = this.#activation.host.services.publish;
+    if (publish === undefined) throw new SwitchboardError("unavailable", "this node lends actors no publisher", { context: { actorId: this.id } });
+    publish(this.tenant, channel, payload);
+  }
+
+  messageLog(name?: string): ActorMessageLog {
+    return actorMessageLog(this.#activation.host.services.messageLog, this.id, name);
   }
 
   deactivateOnIdle(): void {

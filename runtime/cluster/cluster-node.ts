@@ -1,5 +1,6 @@
 import { ActorRuntime } from "../actor/actor-runtime.ts";
 import type { ActorDefinition } from "../actor/actor-definition.ts";
+import type { ActorServices } from "../actor/actor-services.ts";
 import type { Clock } from "../clock.ts";
 import { isSwitchboardError, SwitchboardError } from "../errors.ts";
 import type { ReminderTable } from "../reminders/index.ts";
@@ -46,6 +47,8 @@ export interface ClusterNodeOptions {
   readonly reminderTable?: ReminderTable;
   readonly eventLoop?: EventLoopMonitor;
   readonly callTimeoutMs?: number;
+  /** What the node lends its actors (`ctx.publish`, `ctx.messageLog`). */
+  readonly services?: ActorServices;
   /** Coordinator round interval; default 250 ms. */
   readonly coordinatorIntervalMs?: number;
   /** Partition table re-read interval; default 1,000 ms. */
@@ -108,7 +111,16 @@ export class ClusterNode {
       options.reminderTable === undefined
         ? undefined
         : new ReminderService({ table: options.reminderTable, clock: options.clock, logger: options.logger, owns: (id) => this.placement.isLocal(id) });
-    this.placement = new ClusterPlacement({ transport: options.transport, subjectPrefix: prefix, partitions, owns: (p) => this.manager.owns(p), clock: options.clock, logger, sendTimeoutMs: options.callTimeoutMs });
+    this.placement = new ClusterPlacement({
+      transport: options.transport,
+      subjectPrefix: prefix,
+      partitions,
+      owns: (p) => this.manager.owns(p),
+      local: (msg) => this.runtime.acceptLocal(msg),
+      clock: options.clock,
+      logger,
+      sendTimeoutMs: options.callTimeoutMs,
+    });
     this.runtime = new ActorRuntime({
       nodeId: options.nodeId,
       actors: options.actors,
@@ -118,6 +130,7 @@ export class ClusterNode {
       clock: options.clock,
       logger: options.logger,
       callTimeoutMs: options.callTimeoutMs,
+      services: options.services,
     });
     this.membership = new Membership({
       nodeId: options.nodeId,

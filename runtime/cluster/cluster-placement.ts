@@ -21,6 +21,12 @@ export interface ClusterPlacementOptions {
   /** Deadline of a forwarded one-way message, which has none of its own; default 30,000 ms. */
   readonly sendTimeoutMs?: number;
   /**
+   * Hands a message to this node's runtime, for a retry that finds the partition has
+   * come here meanwhile; resolves as `forward` does. Without it such a retry still goes
+   * over the transport, which a transport with echo off never brings back here.
+   */
+  readonly local?: (message: ActorMessage) => Promise<unknown>;
+  /**
    * How long one attempt waits for its answer before it is sent again (same message
    * id) within the call's deadline; default 2,000 ms. A node that dies with the
    * message in hand never answers, and this is what lets the call reach the new owner.
@@ -56,7 +62,8 @@ export class ClusterPlacement implements Placement {
   }
 
   async forward(msg: ActorMessage): Promise<unknown> {
-    const subject = partitionSubject(this.#o.subjectPrefix, this.partitionOf(msg.target));
+    const partition = this.partitionOf(msg.target);
+    const subject = partitionSubject(this.#o.subjectPrefix, partition);
     const deadline = msg.deadlineMs !== 0 ? msg.deadlineMs : this.#o.clock.now() + (this.#o.sendTimeoutMs ?? 30_000);
     // Read fields, never spread: a message may compute some of them lazily.
     const bytes = encodeEnvelope(msg, deadline);
@@ -71,6 +78,7 @@ export class ClusterPlacement implements Placement {
           context: { actorId: msg.target, method: msg.method },
         });
       }
+      if (attempt > 1 && this.#o.local !== undefined && this.#o.owns(partition)) return this.#o.local(msg);
       const attemptMs = Math.min(remaining, this.#o.attemptTimeoutMs ?? 2000);
       try {
         const reply = await this.#o.transport.request(subject, bytes, { timeoutMs: attemptMs, headers });

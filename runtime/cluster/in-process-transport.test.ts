@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { ManualClock } from "../clock.ts";
 import { isSwitchboardError, type ErrorCode } from "../errors.ts";
 import { createLogger } from "../telemetry/logger.ts";
-import { InProcessNetwork } from "./in-process-transport.ts";
+import { InProcessNetwork, type InProcessTransport } from "./in-process-transport.ts";
 import { checkSubject, subjectMatches, subjectTokens } from "./subject-match.ts";
 import { describeTransport } from "./transport-contract.ts";
 import type { IncomingMessage } from "./transport.ts";
@@ -12,12 +12,15 @@ describeTransport("InProcessTransport", async () => {
   const net = new InProcessNetwork();
   const a = net.connect("a");
   const b = net.connect("b");
+  let q: InProcessTransport | undefined;
   return {
     a,
     b,
+    quiet: async () => (q = net.connect("q", { echo: false })),
     cleanup: async () => {
       await a.close();
       await b.close();
+      await q?.close();
     },
     disconnect: async () => net.disconnect("a"),
     reconnect: async () => net.reconnect("a"),

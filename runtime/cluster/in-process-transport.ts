@@ -49,15 +49,19 @@ export class InProcessNetwork {
     this.#fabric = new Fabric(resolveOptions(options));
   }
 
-  /** A transport for `nodeId`. Throws `invalid_argument` if that node is already connected and not closed. */
-  connect(nodeId: string): InProcessTransport {
+  /**
+   * A transport for `nodeId`. With `echo: false` its own publishes and requests never
+   * reach its own subscriptions (NATS's `no_echo`). Throws `invalid_argument` if that
+   * node is already connected and not closed.
+   */
+  connect(nodeId: string, options: { echo?: boolean } = {}): InProcessTransport {
     if (typeof nodeId !== "string" || nodeId.length === 0) {
       throw new SwitchboardError("invalid_argument", "a node id is a non-empty string", { context: { nodeId } });
     }
     if (this.#fabric.links.has(nodeId)) {
       throw new SwitchboardError("invalid_argument", `node ${nodeId} is already on this network`, { context: { nodeId } });
     }
-    const link: Link = { nodeId, state: "connected", listeners: new Set(), subs: new Set(), pending: new Set() };
+    const link: Link = { nodeId, echo: options.echo ?? true, state: "connected", listeners: new Set(), subs: new Set(), pending: new Set() };
     this.#fabric.links.set(nodeId, link);
     return new InProcessTransport(this.#fabric, link);
   }
@@ -111,7 +115,7 @@ export class InProcessTransport implements Transport {
     const headers = normalizeHeaders(options.headers, subject);
     checkPayloadSize(payloadBytes(data, headers), fabric.maxPayloadBytes, subject);
     this.#checkConnected(subject);
-    const targets = fabric.route(subject, tokens);
+    const targets = fabric.route(subject, tokens, link);
     if (targets.length === 0) {
       throw new SwitchboardError("unavailable", `no responders for ${subject}`, { context: { subject, noResponders: true } });
     }
@@ -162,7 +166,7 @@ export class InProcessTransport implements Transport {
     const h = normalizeHeaders(headers, subject);
     checkPayloadSize(payloadBytes(data, h), this.#fabric.maxPayloadBytes, subject);
     this.#checkConnected(subject);
-    for (const sub of this.#fabric.route(subject, tokens)) {
+    for (const sub of this.#fabric.route(subject, tokens, this.#link)) {
       this.#fabric.deliver(sub, { subject, data: new Uint8Array(data), headers: h, respond: notARequest });
     }
   }
@@ -225,6 +229,8 @@ type LinkState = "connected" | "disconnected" | "closed";
 /** One node's place on the network. */
 interface Link {
   readonly nodeId: string;
+  /** Whether this node's own messages reach its own subscriptions. */
+  readonly echo: boolean;
   state: LinkState;
   readonly listeners: Set<(connected: boolean) => void>;
   readonly subs: Set<Sub>;
@@ -322,13 +328,14 @@ class Fabric implements ResolvedOptions {
    * The subscriptions a message on `subject` goes to: every matching plain one, and
    * one member of each queue group. Groups are keyed by queue name alone, as in
    * nats-server, so members with different filters that match still share a message.
-   * Subscriptions of nodes not connected have no interest.
+   * Subscriptions of nodes not connected have no interest, nor the sender's own when it
+   * has echo off.
    */
-  route(subject: string, tokens: readonly string[]): Sub[] {
+  route(subject: string, tokens: readonly string[], from: Link): Sub[] {
     const targets: Sub[] = [];
     const groups = new Map<string, Sub[]>();
     const consider = (sub: Sub) => {
-      if (!sub.open || sub.link.state !== "connected") return;
+      if (!sub.open || sub.link.state !== "connected" || (sub.link === from && !from.echo)) return;
       if (sub.queue === undefined) {
         targets.push(sub);
         return;

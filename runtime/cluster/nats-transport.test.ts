@@ -30,11 +30,13 @@ async function pair(): Promise<{ a: NatsTransport; b: NatsTransport }> {
 describeTransport("NatsTransport", async () => {
   const { a, b } = await pair();
   let down = false;
+  let q: NatsTransport | undefined;
   return {
     a,
     b,
+    quiet: async () => (q = await connectNatsTransport({ servers: server.url, name: `q-${nodes}`, echo: false })),
     cleanup: async () => {
-      await Promise.all([a.close(), b.close()]);
+      await Promise.all([a.close(), b.close(), q?.close()]);
       // A test that failed while the server was stopped leaves it running for the next.
       if (down) await server.restart();
     },
@@ -166,7 +168,9 @@ describe("NatsTransport", () => {
       timeout: 5000,
       pingInterval: 10_000,
       noAsyncTraces: true,
+      noEcho: false,
     });
+    assert.equal(natsConnectionOptions({ servers: "nats://h:4222", name: "n1", echo: false }).noEcho, true);
     const bad = (o: object) => assert.throws(() => natsConnectionOptions({ servers: "nats://h:4222", name: "n1", ...o }), (err) => isSwitchboardError(err, "invalid_argument"));
     bad({ servers: [] });
     bad({ name: "" });

@@ -26,6 +26,12 @@ export interface NatsTransportOptions {
   readonly pingIntervalMs?: number;
   /** Where a throwing handler or connection listener is reported. Default a silent logger. */
   readonly logger?: Logger;
+  /**
+   * Whether this connection's own publishes and requests reach its own subscriptions.
+   * Default true. A node turns it off: what it publishes for its own subscribers it
+   * has delivered in-process already, and its own partitions it serves in-process.
+   */
+  readonly echo?: boolean;
 }
 
 /**
@@ -59,7 +65,7 @@ export function natsConnectionOptions(options: NatsTransportOptions): NodeConnec
   // noAsyncTraces: the client would otherwise build two Error objects (stack traces
   // included) for every request, in case it fails; that was a fifth of a busy
   // caller's CPU. Our own errors carry the subject and context instead.
-  return { servers, name: options.name, reconnect: true, reconnectTimeWait, maxReconnectAttempts, timeout, pingInterval, noAsyncTraces: true };
+  return { servers, name: options.name, reconnect: true, reconnectTimeWait, maxReconnectAttempts, timeout, pingInterval, noAsyncTraces: true, noEcho: options.echo === false };
 }
 
 /**

@@ -14,6 +14,8 @@ export interface TransportFixture {
   disconnect?(): Promise<void>;
   /** Undoes `disconnect`. */
   reconnect?(): Promise<void>;
+  /** A third node on the network with echo off; `cleanup` closes it too. */
+  quiet(): Promise<Transport>;
 }
 
 /**
@@ -54,6 +56,21 @@ export function describeTransport(name: string, make: () => Promise<TransportFix
       assert.equal(received!.subject, `${p}.echo`);
       assert.deepEqual(received!.data, data);
       assert.deepEqual({ ...received!.headers }, { "X-Req": "ping", "trace-id": "t-1" });
+    });
+
+    it("with echo off, a node's own messages never reach its own subscriptions, and others' do", async () => {
+      const q = await fx.quiet();
+      const own = new Inbox();
+      q.subscribe(`${p}.echo.>`, own.handler);
+      b.subscribe(`${p}.echo.b`, (msg) => msg.respond(new TextEncoder().encode("from b")));
+      await settled(q);
+      await settled(b);
+      await q.publish(`${p}.echo.x`, new Uint8Array([1]));
+      await rejectsWith(q.request(`${p}.echo.y`, new Uint8Array([2]), { timeoutMs: 2000 }), "unavailable");
+      assert.equal(new TextDecoder().decode((await q.request(`${p}.echo.b`, new Uint8Array([3]), { timeoutMs: 5000 })).data), "from b");
+      await a.publish(`${p}.echo.z`, new Uint8Array([4]));
+      await own.atLeast(1);
+      assert.deepEqual(own.messages.map((m) => m.subject), [`${p}.echo.z`], "only a's message, none of its own");
     });
 
     it("round-trips empty data without headers", async () => {
