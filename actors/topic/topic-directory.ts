@@ -1,0 +1,57 @@
+import { defineActor } from "../../runtime/index.ts";
+import { topicsChannel } from "../messaging/channel.ts";
+import { publishEvent } from "../messaging/journal.ts";
+import type { ActorContext } from "../../runtime/index.ts";
+
+export interface TopicDirectoryState {
+  /** Managed topics, sorted. */
+  managed: string[];
+  /** Topics that hold a retained message, sorted. */
+  retained: string[];
+}
+
+/** The directory's key in a tenant: `topic-directory/<tenant>:topics`. */
+export function topicDirectoryKey(tenant: string): string {
+  return `${tenant}:topics`;
+}
+
+/**
+ * One per tenant: which topics are managed (so a gateway knows which messages must
+ * pass through a topic actor) and which hold a retained message (so a wildcard
+ * subscription finds them). Each change is published on the tenant's `topics`
+ * channel, which every node follows.
+ */
+export const TopicDirectory = defineActor({
+  type: "topic-directory",
+  initialState: (): TopicDirectoryState => ({ managed: [], retained: [] }),
+  handlers: {
+    add: (ctx, topic: string) => {
+      if (insert(ctx.state.managed, topic)) publishEvent(ctx as ActorContext<unknown>, topicsChannel, { topicChange: { topic, managed: true } }, `managed-${ctx.messageId}`);
+    },
+    remove: (ctx, topic: string) => {
+      if (remove(ctx.state.managed, topic)) publishEvent(ctx as ActorContext<unknown>, topicsChannel, { topicChange: { topic, managed: false } }, `unmanaged-${ctx.messageId}`);
+    },
+    retained: (ctx, a: { topic: string; on: boolean }) => void (a.on ? insert(ctx.state.retained, a.topic) : remove(ctx.state.retained, a.topic)),
+    list: { readOnly: true, handler: (ctx) => ({ managed: ctx.state.managed, retained: ctx.state.retained }) },
+  },
+});
+
+function insert(sorted: string[], value: string): boolean {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < value) lo = mid + 1;
+    else hi = mid;
+  }
+  if (sorted[lo] === value) return false;
+  sorted.splice(lo, 0, value);
+  return true;
+}
+
+function remove(sorted: string[], value: string): boolean {
+  const i = sorted.indexOf(value);
+  if (i < 0) return false;
+  sorted.splice(i, 1);
+  return true;
+}

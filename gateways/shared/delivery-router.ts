@@ -1,0 +1,268 @@
+import { Event } from "../../protos/index.ts";
+import { createLogger, type Logger, type Transport, type TransportSubscription } from "../../runtime/index.ts";
+import { channelSubject, filterSubjects } from "./delivery-subjects.ts";
+import { TopicTree } from "./topic-tree.ts";
+
+/** Who gets events: a client connection, a gRPC stream. */
+export interface Receiver {
+  /**
+   * One event, with every subscription of this receiver that it matched (several
+   * when overlapping topic filters match one message). Called synchronously inside
+   * `publish` for local events; must not throw.
+   */
+  receive(event: Event, matched: readonly RouterSubscription[]): void;
+}
+
+/** One subscription: a receiver's interest in a channel or, for topics, a filter. */
+export interface RouterSubscription {
+  readonly receiver: Receiver;
+  readonly tenant: string;
+  /** `topic:<filter>`, `user:<user>`, `presence:<user>` or `topics`. */
+  readonly channel: string;
+  /** Whatever the subscriber wants back with each event (MQTT's QoS and options). */
+  readonly data: unknown;
+  close(): void;
+}
+
+export interface DeliveryRouterOptions {
+  /**
+   * The cluster's transport, with echo off: events published here travel to the other
+   * nodes over it, and theirs come back. Absent in the embedded mode.
+   */
+  readonly transport?: Transport;
+  /** Subject prefix, e.g. `sb.<cluster>.d`. Default `sb.d`. */
+  readonly subjectPrefix?: string;
+  readonly logger?: Logger;
+}
+
+export interface RouterMetrics {
+  /** Events published on this node. */
+  published: number;
+  /** Events that arrived from other nodes. */
+  received: number;
+  /** Arrivals dropped because the same event had arrived already (two subscriptions of this node matched it). */
+  duplicates: number;
+  /** Deliveries to receivers (one per receiver per event). */
+  delivered: number;
+}
+
+/**
+ * This node's end of the data path. Receivers subscribe to channels; an event
+ * published on this node reaches its local receivers at once and the other nodes over
+ * NATS; an event from another node reaches the local receivers the same way.
+ *
+ * Fan-out rides NATS interest: the router holds one NATS subscription per subject it
+ * has local receivers for, however many receivers share it, so one event crosses NATS
+ * once per interested node and is fanned out here. A topic filter is matched in a
+ * local tree. When two of the node's NATS subscriptions match one event (overlapping
+ * wildcards) it arrives twice and is delivered once.
+ */
+export class DeliveryRouter {
+  readonly metrics: RouterMetrics = { published: 0, received: 0, duplicates: 0, delivered: 0 };
+  readonly #transport: Transport | undefined;
+  readonly #prefix: string;
+  readonly #logger: Logger;
+  /** Exact channels: `tenant\0channel` → subscriptions. */
+  readonly #exact = new Map<string, Set<Entry>>();
+  /** Topic filters per tenant. */
+  readonly #topics = new Map<string, TopicTree<Entry>>();
+  /** NATS subscriptions by subject, counted by local subscriptions that need them. */
+  readonly #remote = new Map<string, { count: number; sub: TransportSubscription }>();
+  /** Ids of recent events from other nodes, oldest first. */
+  readonly #recent: string[] = [];
+  readonly #recentSet = new Set<string>();
+  readonly #resync = new Set<() => void>();
+  readonly #slots = new WeakMap<Receiver, Slot>();
+  #stamp = 0;
+
+  constructor(options: DeliveryRouterOptions = {}) {
+    this.#transport = options.transport;
+    this.#prefix = options.subjectPrefix ?? "sb.d";
+    this.#logger = (options.logger ?? createLogger({ nodeId: "router", level: "silent" })).child({ component: "router" });
+    this.#transport?.onConnectionChange((connected) => {
+      // Events published while this node was cut off are gone: numbered channels catch up.
+      if (connected) for (const listener of [...this.#resync]) listener();
+    });
+  }
+
+  /** Whether events cross to other nodes (cluster mode). */
+  get clustered(): boolean {
+    return this.#transport !== undefined;
+  }
+
+  /**
+   * Subscribes `receiver` to `channel` of `tenant` (a topic channel may hold a filter).
+   * Channel names must already be checked. Closing the returned subscription is
+   * idempotent. Throws `limit_exceeded` for a name too long to travel between nodes.
+   */
+  subscribe(tenant: string, channel: string, receiver: Receiver, data?: unknown): RouterSubscription {
+    const subjects = this.#transport === undefined ? [] : channel.startsWith("topic:") ? filterSubjects(this.#prefix, tenant, channel.slice(6)) : [channelSubject(this.#prefix, tenant, channel)];
+    let slot = this.#slots.get(receiver);
+    if (slot === undefined) this.#slots.set(receiver, (slot = { receiver, stamp: 0, matched: [] }));
+    const entry = new Entry(this, slot, tenant, channel, data, subjects);
+    if (channel.startsWith("topic:")) {
+      let tree = this.#topics.get(tenant);
+      if (tree === undefined) this.#topics.set(tenant, (tree = new TopicTree()));
+      tree.add(channel.slice(6), entry);
+    } else {
+      const key = `${tenant}\u0000${channel}`;
+      let set = this.#exact.get(key);
+      if (set === undefined) this.#exact.set(key, (set = new Set()));
+      set.add(entry);
+    }
+    for (const subject of subjects) this.#retain(subject);
+    return entry;
+  }
+
+  /** Calls `listener` whenever events may have been missed (the link to the cluster came back). Returns a remover. */
+  onResync(listener: () => void): () => void {
+    this.#resync.add(listener);
+    return () => void this.#resync.delete(listener);
+  }
+
+  /**
+   * Delivers `event` to this node's receivers on `channel` of `tenant` and sends it to
+   * the other nodes. The event is shared with local receivers, not copied.
+   */
+  publish(tenant: string, channel: string, event: Event): void {
+    this.metrics.published++;
+    this.#deliver(tenant, channel, event);
+    const transport = this.#transport;
+    if (transport === undefined) return;
+    let subject: string;
+    try {
+      subject = channelSubject(this.#prefix, tenant, channel);
+    } catch (err) {
+      this.#logger.warn({ err, tenant, channel }, "event not sent to other nodes");
+      return;
+    }
+    transport.publish(subject, Event.encode(event).finish()).catch((err: unknown) => this.#logger.warn({ err, subject }, "event not sent to other nodes"));
+  }
+
+  /** Local subscriptions, for metrics and tests. */
+  get subscriptions(): number {
+    let n = 0;
+    for (const s of this.#exact.values()) n += s.size;
+    for (const t of this.#topics.values()) n += t.size;
+    return n;
+  }
+
+  /** NATS subscriptions held. */
+  get remoteSubscriptions(): number {
+    return this.#remote.size;
+  }
+
+  /** @internal Closing an entry. */
+  remove(entry: Entry): void {
+    if (entry.channel.startsWith("topic:")) {
+      const tree = this.#topics.get(entry.tenant);
+      if (tree?.remove(entry.channel.slice(6), entry) && tree.size === 0) this.#topics.delete(entry.tenant);
+    } else {
+      const key = `${entry.tenant}\u0000${entry.channel}`;
+      const set = this.#exact.get(key);
+      if (set?.delete(entry) && set.size === 0) this.#exact.delete(key);
+    }
+    for (const subject of entry.subjects) this.#release(subject);
+  }
+
+  #deliver(tenant: string, channel: string, event: Event): void {
+    const stamp = ++this.#stamp;
+    // The lists are captured here: a receiver that publishes from `receive` starts a
+    // nested delivery that gives the slots new lists.
+    const touched: Slot[] = [];
+    const lists: Entry[][] = [];
+    const collect = (entry: Entry) => {
+      const slot = entry.slot;
+      if (slot.stamp !== stamp) {
+        slot.stamp = stamp;
+        slot.matched = [];
+        touched.push(slot);
+        lists.push(slot.matched);
+      }
+      slot.matched.push(entry);
+    };
+    if (channel.startsWith("topic:")) this.#topics.get(tenant)?.match(channel.slice(6), collect);
+    else {
+      const set = this.#exact.get(`${tenant}\u0000${channel}`);
+      if (set !== undefined) for (const entry of set) collect(entry);
+    }
+    for (let i = 0; i < touched.length; i++) {
+      this.metrics.delivered++;
+      try {
+        touched[i]!.receiver.receive(event, lists[i]!);
+      } catch (err) {
+        this.#logger.error({ err, tenant, channel }, "a receiver failed");
+      }
+    }
+  }
+
+  #retain(subject: string): void {
+    const held = this.#remote.get(subject);
+    if (held !== undefined) {
+      held.count++;
+      return;
+    }
+    const sub = this.#transport!.subscribe(subject, (msg) => this.#arrived(msg.data));
+    this.#remote.set(subject, { count: 1, sub });
+  }
+
+  #release(subject: string): void {
+    const held = this.#remote.get(subject);
+    if (held === undefined || --held.count > 0) return;
+    this.#remote.delete(subject);
+    held.sub.close().catch(() => undefined);
+  }
+
+  #arrived(data: Uint8Array): void {
+    let event: Event;
+    try {
+      event = Event.decode(data);
+    } catch (err) {
+      this.#logger.warn({ err }, "an event from another node could not be decoded");
+      return;
+    }
+    if (this.#recentSet.has(event.eventId)) {
+      this.metrics.duplicates++;
+      return;
+    }
+    this.#recentSet.add(event.eventId);
+    this.#recent.push(event.eventId);
+    if (this.#recent.length > 1024) this.#recentSet.delete(this.#recent.shift()!);
+    this.metrics.received++;
+    this.#deliver(event.tenant, event.channel, event);
+  }
+}
+
+/** One receiver's grouping of its matched subscriptions for the event being delivered. */
+interface Slot {
+  readonly receiver: Receiver;
+  stamp: number;
+  matched: Entry[];
+}
+
+class Entry implements RouterSubscription {
+  readonly receiver: Receiver;
+  readonly tenant: string;
+  readonly channel: string;
+  readonly data: unknown;
+  readonly subjects: readonly string[];
+  readonly slot: Slot;
+  readonly #router: DeliveryRouter;
+  #open = true;
+
+  constructor(router: DeliveryRouter, slot: Slot, tenant: string, channel: string, data: unknown, subjects: readonly string[]) {
+    this.#router = router;
+    this.receiver = slot.receiver;
+    this.slot = slot;
+    this.tenant = tenant;
+    this.channel = channel;
+    this.data = data;
+    this.subjects = subjects;
+  }
+
+  close(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#router.remove(this);
+  }
+}

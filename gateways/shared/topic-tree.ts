@@ -1,0 +1,126 @@
+/**
+ * Topic filters to values, matched against topic names with MQTT's rules (see
+ * `actors/messaging/topic-name.ts`): `+` is one level, a last `#` is its parent level
+ * and everything below, and a name starting with `$` is matched by no filter that
+ * starts with a wildcard. Filters and names must already be checked.
+ *
+ * Matching walks one path per level, plus the `+` branch: a publish costs the depth of
+ * the tree, not the number of subscriptions.
+ */
+export class TopicTree<V> {
+  readonly #root = new TreeNode<V>();
+  #size = 0;
+
+  /** Values stored, counting each (filter, value) pair once. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Adds `value` under `filter`; false if it was there already. */
+  add(filter: string, value: V): boolean {
+    let node = this.#root;
+    const levels = filter.split("/");
+    for (let i = 0; i < levels.length; i++) {
+      const level = levels[i]!;
+      if (level === "#") {
+        const added = !(node.hash ??= new Set()).has(value);
+        if (added) node.hash.add(value), this.#size++;
+        return added;
+      }
+      node = level === "+" ? (node.plus ??= new TreeNode()) : node.child(level);
+    }
+    const added = !(node.exact ??= new Set()).has(value);
+    if (added) node.exact.add(value), this.#size++;
+    return added;
+  }
+
+  /** Removes `value` from under `filter`; false if it was not there. Empty branches go. */
+  remove(filter: string, value: V): boolean {
+    const levels = filter.split("/");
+    const path: TreeNode<V>[] = [this.#root];
+    let node: TreeNode<V> | undefined = this.#root;
+    let removed = false;
+    for (let i = 0; i < levels.length && node !== undefined; i++) {
+      const level = levels[i]!;
+      if (level === "#") {
+        removed = node.hash?.delete(value) ?? false;
+        if (node.hash?.size === 0) node.hash = undefined;
+        node = undefined;
+        break;
+      }
+      node = level === "+" ? node.plus : node.children?.get(level);
+      if (node !== undefined) path.push(node);
+    }
+    if (node !== undefined && path.length === levels.length + 1) {
+      removed = node.exact?.delete(value) ?? false;
+      if (node.exact?.size === 0) node.exact = undefined;
+    }
+    if (!removed) return false;
+    this.#size--;
+    // Prune from the leaf up while nodes are empty.
+    for (let i = path.length - 1; i > 0; i--) {
+      const n = path[i]!;
+      if (!n.empty) break;
+      const parent = path[i - 1]!;
+      const level = levels[i - 1]!;
+      if (level === "+") parent.plus = undefined;
+      else {
+        parent.children!.delete(level);
+        if (parent.children!.size === 0) parent.children = undefined;
+      }
+    }
+    return true;
+  }
+
+  /** Calls `visit` once for each (filter, value) that matches `name`. */
+  match(name: string, visit: (value: V) => void): void {
+    const levels = name.split("/");
+    const root = this.#root;
+    if (name.charCodeAt(0) === 0x24 /* $ */) {
+      // [MQTT-4.7.2-1]: no wildcard at the first level matches a `$` name.
+      const child = root.children?.get(levels[0]!);
+      if (child !== undefined) matchFrom(child, levels, 1, visit);
+      return;
+    }
+    matchFrom(root, levels, 0, visit);
+  }
+
+  /** Whether any filter matches `name`. */
+  hasMatch(name: string): boolean {
+    let found = false;
+    this.match(name, () => void (found = true));
+    return found;
+  }
+}
+
+class TreeNode<V> {
+  children: Map<string, TreeNode<V>> | undefined;
+  plus: TreeNode<V> | undefined;
+  /** Values of filters ending here with `/#` (or `#` alone at the root). */
+  hash: Set<V> | undefined;
+  /** Values of filters ending exactly here. */
+  exact: Set<V> | undefined;
+
+  child(level: string): TreeNode<V> {
+    const children = (this.children ??= new Map());
+    let node = children.get(level);
+    if (node === undefined) children.set(level, (node = new TreeNode()));
+    return node;
+  }
+
+  get empty(): boolean {
+    return this.children === undefined && this.plus === undefined && this.hash === undefined && this.exact === undefined;
+  }
+}
+
+function matchFrom<V>(node: TreeNode<V>, levels: readonly string[], i: number, visit: (value: V) => void): void {
+  // `x/#` matches `x` itself and everything below it.
+  if (node.hash !== undefined) for (const v of node.hash) visit(v);
+  if (i === levels.length) {
+    if (node.exact !== undefined) for (const v of node.exact) visit(v);
+    return;
+  }
+  const child = node.children?.get(levels[i]!);
+  if (child !== undefined) matchFrom(child, levels, i + 1, visit);
+  if (node.plus !== undefined) matchFrom(node.plus, levels, i + 1, visit);
+}
