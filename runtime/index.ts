@@ -59,4 +59,5 @@ export type { KvChange, KvEntry, KvTable, KvWatch } from "./cluster/kv-table.ts"
 export type { MemoryKvTableOptions } from "./cluster/memory-kv-table.ts";
 export type { JetStreamKvTableOptions } from "./cluster/jetstream-kv-table.ts";
 export { partitionOf } from "./cluster/partitioner.ts";
+export { checkSubject } from "./cluster/subject-match.ts";
 export * from "./jetstream/index.ts";
