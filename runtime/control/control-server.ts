@@ -1,4 +1,4 @@
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { ControlServiceService, ServingStatus, type ControlServiceServer } from "../../protos/index.ts";
 import { parseActorId } from "../actor/actor-id.ts";
 import { SwitchboardError } from "../errors.ts";
@@ -15,6 +15,14 @@ export interface ControlServerOptions {
   readonly logger: Logger;
   /** How long `close()` lets running calls finish before cutting them; default 5000 ms. */
   readonly closeGraceMs?: number;
+  /** More services to serve on the same port, beside the control service (the layers above add theirs). */
+  readonly services?: readonly GrpcService[];
+}
+
+/** A gRPC service as grpc-js serves it: its definition and its handlers. */
+export interface GrpcService {
+  readonly definition: ServiceDefinition;
+  readonly implementation: UntypedServiceImplementation;
 }
 
 export interface ControlServer {
@@ -105,7 +113,8 @@ function controlService(plane: ControlPlane, logger: Logger): ControlServiceServ
 }
 
 /**
- * Serves the `switchboard.v1.ControlService` over gRPC. Throws a
+ * Serves the `switchboard.v1.ControlService` over gRPC, and any `services` given on
+ * the same port. Throws a
  * `SwitchboardError("unavailable")` naming the address when the port cannot be bound
  * (in use, not permitted).
  */
@@ -113,6 +122,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
   const host = options.host ?? "127.0.0.1";
   const server = new Server();
   server.addService(ControlServiceService, controlService(options.plane, options.logger));
+  for (const s of options.services ?? []) server.addService(s.definition, s.implementation);
   const address = host.includes(":") ? `[${host}]:${options.port}` : `${host}:${options.port}`;
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => {
