@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { parse as parseYaml } from "yaml";
-import { settings, show, type NodeSettings, type Setting, type SettingName } from "./settings.ts";
+import { apiKeysSetting, settings, show, type NodeSettings, type Setting, type SettingName } from "./settings.ts";
 
 /** A setting the user gave that cannot be used; `message` is one line naming it. */
 export class ConfigError extends Error {
@@ -16,7 +16,10 @@ export interface ConfigSources {
   readonly configFile?: string;
 }
 
-/** Reads a YAML or JSON config file into a flat map of dotted keys. */
+/**
+ * Reads a YAML or JSON config file into a flat map of dotted keys. The `tenants`
+ * section stays one value: tenant names may hold dots.
+ */
 export function readConfigFile(path: string): Map<string, unknown> {
   let textContent: string;
   try {
@@ -37,7 +40,7 @@ export function readConfigFile(path: string): Map<string, unknown> {
   if (typeof doc !== "object" || Array.isArray(doc)) throw new ConfigError(`--config ${path}: the top level must be a mapping of sections (node, grpc, …)`);
   const flat = new Map<string, unknown>();
   const walk = (prefix: string, value: unknown) => {
-    if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    if (prefix !== apiKeysSetting.key && value !== null && typeof value === "object" && !Array.isArray(value)) {
       for (const [k, v] of Object.entries(value)) walk(prefix ? `${prefix}.${k}` : k, v);
     } else flat.set(prefix, value);
   };
@@ -52,7 +55,7 @@ export function readConfigFile(path: string): Map<string, unknown> {
  */
 export function resolveSettings(sources: ConfigSources): NodeSettings {
   const file = sources.configFile === undefined ? new Map<string, unknown>() : readConfigFile(sources.configFile);
-  const known = new Set<string>(Object.values(settings).map((s) => s.key));
+  const known = new Set<string>([...Object.values(settings).map((s) => s.key), apiKeysSetting.key]);
   for (const key of file.keys()) {
     if (!known.has(key)) throw new ConfigError(`--config ${sources.configFile}: unknown setting "${key}" (known: ${[...known].join(", ")})`);
   }
@@ -75,8 +78,23 @@ export function resolveSettings(sources: ConfigSources): NodeSettings {
       throw new ConfigError(`${origin}: ${(err as Error).message}`);
     }
   }
+  out.tenants = resolveApiKeys(sources.env[apiKeysSetting.env], file, sources.configFile);
   out.nodeId ??= defaultNodeId();
   return out as NodeSettings;
+}
+
+/** The API keys: from the environment if set there, else from the config file, else none. */
+function resolveApiKeys(env: string | undefined, file: ReadonlyMap<string, unknown>, configFile: string | undefined): NodeSettings["tenants"] {
+  try {
+    if (env !== undefined && env.trim() !== "") return apiKeysSetting.parseEnv(env);
+  } catch (err) {
+    throw new ConfigError(`${apiKeysSetting.env}: ${(err as Error).message}`);
+  }
+  try {
+    return apiKeysSetting.parseFile(file.get(apiKeysSetting.key));
+  } catch (err) {
+    throw new ConfigError(`--config ${configFile}: ${(err as Error).message}`);
+  }
 }
 
 function defaultNodeId(): string {

@@ -1,4 +1,4 @@
-import { settings } from "./settings.ts";
+import { apiKeysSetting, settings } from "./settings.ts";
 
 const pad = (s: string, n: number) => (s.length >= n ? s + "  " : s + " ".repeat(n - s.length));
 
@@ -26,6 +26,8 @@ Usage:
   switchboard dev-cluster         A local cluster for development: one nats-server with JetStream
                                   and 3 nodes (--nodes N, --nats-port 4322, --grpc-port 7401..,
                                   --data-dir ./switchboard-dev-cluster, --nats-server PATH).
+  switchboard apikey              Make an API key for the gRPC messaging API and print it once, with
+                                  the config lines holding its hash (--tenant T, --json).
   switchboard help | --help       This text.
   switchboard version | --version
 
@@ -35,6 +37,10 @@ ${settingRows()}
   ${pad("", 26)}  node: { id: n1, dataDir: /var/lib/switchboard }
   ${pad("", 26)}  grpc: { port: 7400 }
   ${pad("", 26)}env SWITCHBOARD_CONFIG
+  ${pad("(no flag)", 26)}${apiKeysSetting.help}
+  ${pad("", 26)}config ${apiKeysSetting.key}: { <tenant>: { apiKeys: ["sha256:<64 hex>"] } },
+  ${pad("", 26)}env ${apiKeysSetting.env}=<tenant>=sha256:<64 hex>,… (replaces the file's keys),
+  ${pad("", 26)}default none (every messaging call is refused); see docs/grpc.md
 
 Options of status:
   ${pad("--host <addr>", 26)}Node to ask; default 127.0.0.1 (or as configured).

@@ -40,6 +40,10 @@ const commands = {
     positionals: true,
     run: async (values: Record<string, unknown>, positionals: string[]) => (await import("./cluster.ts")).runCluster({ args: positionals, flags: values, env: process.env }),
   },
+  apikey: {
+    options: { tenant: stringOption, json: { type: "boolean" } },
+    run: async (values: Record<string, unknown>) => (await import("./apikey.ts")).runApiKey({ flags: values }),
+  },
   "dev-cluster": {
     options: {
       nodes: stringOption,
@@ -57,7 +61,7 @@ function parse(argv: string[]): { command: keyof typeof commands; values: Record
   if (first === undefined || first === "help" || first === "--help" || first === "-h") return "help";
   if (first === "version" || first === "--version" || first === "-v") return "version";
   if (!Object.hasOwn(commands, first)) {
-    throw new UsageError(first.startsWith("-") ? `unknown option ${first}` : `unknown command "${first}" (commands: start, status, cluster, dev-cluster, help, version)`);
+    throw new UsageError(first.startsWith("-") ? `unknown option ${first}` : `unknown command "${first}" (commands: start, status, cluster, dev-cluster, apikey, help, version)`);
   }
   const command = first as keyof typeof commands;
   if (rest.includes("--help") || rest.includes("-h")) return "help";

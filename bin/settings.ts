@@ -154,4 +154,90 @@ export const settings = {
 export type SettingName = keyof typeof settings;
 export type NodeSettings = {
   -readonly [K in SettingName]: (typeof settings)[K] extends Setting<infer T> ? T : never;
+} & {
+  /** Tenants and the hashes of their API keys, for the gRPC messaging API. */
+  tenants: TenantKeys[];
 };
+
+/** One tenant of the gRPC messaging API and the hashes of its API keys. */
+export interface TenantKeys {
+  readonly tenant: string;
+  /** `sha256:<64 lower-case hex digits>` each. */
+  readonly apiKeyHashes: readonly string[];
+}
+
+// The rules of `checkTenant` (actors/) and of `parseApiKeyHash` (gateways/grpc/),
+// checked here too so that every command reads its config file without loading them.
+const tenantName = /^[A-Za-z0-9_.-]{1,64}$/;
+export const isTenantName = (s: string): boolean => tenantName.test(s);
+const keyHash = /^sha256:[0-9a-fA-F]{64}$/;
+const hashHelp = "sha256:<64 hex digits>; `switchboard apikey` makes a key and its hash";
+
+/**
+ * The API keys, by tenant. They have no flag: a flag's value shows in `ps` and in
+ * shell history, so they come from the config file or the environment only. The
+ * variable, when set, replaces the file's keys entirely (as any variable wins over
+ * the file). Only hashes are ever configured.
+ */
+export const apiKeysSetting = {
+  env: "SWITCHBOARD_API_KEYS",
+  key: "tenants",
+  help: "API keys of the gRPC messaging API, by tenant: hashes only, never a flag.",
+  /**
+   * `tenants: { acme: { apiKeys: ["sha256:…"] } }` from the config file. Throws an
+   * `Error` whose message starts with the offending key (`tenants.acme.apiKeys[1]: …`).
+   */
+  parseFile(raw: unknown): TenantKeys[] {
+    if (raw === null || raw === undefined) return [];
+    if (typeof raw !== "object" || Array.isArray(raw)) throw new Error(`tenants: ${show(raw)} is not a mapping of tenant names to { apiKeys: [...] }`);
+    const entries: [string, string][] = [];
+    for (const [tenant, value] of Object.entries(raw)) {
+      const at = `tenants.${tenant}`;
+      if (!tenantName.test(tenant)) throw new Error(`${at}: ${show(tenant)} is not a tenant name (1-64 of A-Z a-z 0-9 _ . -)`);
+      if (value === null || value === undefined) continue;
+      if (typeof value !== "object" || Array.isArray(value)) throw new Error(`${at}: ${show(value)} is not a mapping ({ apiKeys: [...] })`);
+      for (const k of Object.keys(value)) if (k !== "apiKeys") throw new Error(`unknown setting ${show(`${at}.${k}`)} (a tenant has: apiKeys)`);
+      const keys = (value as { apiKeys?: unknown }).apiKeys;
+      if (keys === undefined || keys === null) continue;
+      if (!Array.isArray(keys)) throw new Error(`${at}.apiKeys: ${show(keys)} is not a list of key hashes (${hashHelp})`);
+      keys.forEach((hash: unknown, i) => {
+        if (typeof hash !== "string" || !keyHash.test(hash)) throw new Error(`${at}.apiKeys[${i}]: ${show(hash)} is not an API key hash (${hashHelp})`);
+        entries.push([tenant, hash]);
+      });
+    }
+    return byTenant(entries, (i) => {
+      const [tenant] = entries[i]!;
+      const index = entries.slice(0, i).filter(([t]) => t === tenant).length;
+      return `tenants.${tenant}.apiKeys[${index}]`;
+    });
+  },
+  /** `acme=sha256:…,beta=sha256:…` from the environment. */
+  parseEnv(raw: string): TenantKeys[] {
+    const entries: [string, string][] = [];
+    raw.split(",").forEach((item, i) => {
+      const parts = item.trim().split("=");
+      const [tenant = "", hash = ""] = parts;
+      const at = `entry ${i + 1}`;
+      if (parts.length !== 2 || !tenantName.test(tenant)) throw new Error(`${at}: ${show(item.trim())} is not <tenant>=sha256:<64 hex digits>`);
+      if (!keyHash.test(hash)) throw new Error(`${at}: ${show(hash)} is not an API key hash (${hashHelp})`);
+      entries.push([tenant, hash]);
+    });
+    return byTenant(entries, (i) => `entry ${i + 1}`);
+  },
+};
+
+/** Groups `[tenant, hash]` pairs by tenant; a hash listed for two tenants is an error at `where(i)`. */
+function byTenant(entries: readonly [string, string][], where: (i: number) => string): TenantKeys[] {
+  const owner = new Map<string, string>();
+  const out = new Map<string, string[]>();
+  entries.forEach(([tenant, hash], i) => {
+    const h = hash.toLowerCase();
+    const had = owner.get(h);
+    if (had !== undefined && had !== tenant) throw new Error(`${where(i)}: this key is already listed for tenant ${had}; a key belongs to one tenant`);
+    owner.set(h, tenant);
+    let list = out.get(tenant);
+    if (list === undefined) out.set(tenant, (list = []));
+    if (!list.includes(h)) list.push(h);
+  });
+  return [...out].map(([tenant, apiKeyHashes]) => ({ tenant, apiKeyHashes }));
+}
