@@ -8,9 +8,12 @@ import {
   startTelemetry,
   type ActorDefinition,
   type ControlServer,
+  type Logger,
 } from "../runtime/index.ts";
+import { ApiKeyTable, createMessagingService, type MessagingService } from "../gateways/grpc/index.ts";
 import { ConfigError, resolveSettings } from "./config.ts";
 import { startNode, type RunningNode } from "./node.ts";
+import type { NodeSettings } from "./settings.ts";
 
 export interface StartInput {
   readonly flags: Readonly<Record<string, string | undefined>>;
@@ -55,6 +58,7 @@ export async function runStart(input: StartInput): Promise<number> {
 
   let node: RunningNode;
   let control: ControlServer | undefined;
+  let messaging: MessagingService;
   try {
     node = await startNode({ settings: cfg, dataDir, version: input.version, logger, actors: input.actors ?? [], grpcAddress: () => (control ? `${advertised(cfg.host)}:${control.port}` : "") });
   } catch (err) {
@@ -65,7 +69,7 @@ export async function runStart(input: StartInput): Promise<number> {
     throw err;
   }
   try {
-    control = await startControlServer({ host: cfg.host, port: cfg.grpcPort, plane: node.plane, logger });
+    ({ control, messaging } = await startGrpcServer(node, cfg, logger));
   } catch (err) {
     await node.stop();
     await telemetry.shutdown();
@@ -74,6 +78,7 @@ export async function runStart(input: StartInput): Promise<number> {
   }
   node.listeners.push({ protocol: "grpc", host: control.host, port: control.port });
   log.info({ mode: node.mode, dataDir: node.mode === "embedded" ? dataDir : undefined, nats: cfg.nats, listeners: node.listeners, telemetryExport: telemetry.exporting }, "node started");
+  logApiKeys(cfg, logger);
 
   const reason = await new Promise<string>((resolveStop) => {
     const onSignal = (sig: NodeJS.Signals) => {
@@ -88,11 +93,30 @@ export async function runStart(input: StartInput): Promise<number> {
     void node.drained.then(() => resolveStop("drained"));
   });
   log.info({ reason }, "stopping");
+  messaging.close();
   await control.close();
   await node.stop();
   await telemetry.shutdown();
   log.info("node stopped");
   return 0;
+}
+
+/**
+ * The node's gRPC port: the control API, and the messaging API for the configured
+ * tenants' API keys.
+ */
+export async function startGrpcServer(node: RunningNode, cfg: NodeSettings, logger: Logger): Promise<{ control: ControlServer; messaging: MessagingService }> {
+  const messaging = createMessagingService({ messaging: node.messaging, keys: new ApiKeyTable(cfg.tenants), logger });
+  const control = await startControlServer({ host: cfg.host, port: cfg.grpcPort, plane: node.plane, logger, services: [messaging] });
+  return { control, messaging };
+}
+
+/** Says which tenants may use the messaging API (names and counts only, never a key or hash). */
+function logApiKeys(cfg: NodeSettings, logger: Logger): void {
+  const log = logger.child({ component: "grpc-messaging" });
+  const apiKeys = cfg.tenants.reduce((n, t) => n + t.apiKeyHashes.length, 0);
+  if (apiKeys === 0) log.info("no API keys are configured: every messaging API call is refused (make one with `switchboard apikey`)");
+  else log.info({ tenants: cfg.tenants.map((t) => t.tenant), apiKeys }, "messaging API keys loaded");
 }
 
 /** The address peers reach a listener at: a wildcard bind is reached on loopback here. */
