@@ -19,8 +19,10 @@ export interface StartInput {
   readonly flags: Readonly<Record<string, string | undefined>>;
   readonly env: NodeJS.ProcessEnv;
   readonly version: string;
-  /** Actor types the node hosts; the domain's by default. Test fixtures pass their own. */
+  /** Actor types the node hosts besides the messaging core's. Test fixtures pass their own. */
   readonly actors?: readonly ActorDefinition<any, any>[];
+  /** Called once the node serves (test fixtures drive its messaging API through it). */
+  readonly onStarted?: (node: RunningNode) => void;
 }
 
 function prepareDataDir(dir: string): string {
@@ -79,6 +81,7 @@ export async function runStart(input: StartInput): Promise<number> {
   node.listeners.push({ protocol: "grpc", host: control.host, port: control.port });
   log.info({ mode: node.mode, dataDir: node.mode === "embedded" ? dataDir : undefined, nats: cfg.nats, listeners: node.listeners, telemetryExport: telemetry.exporting }, "node started");
   logApiKeys(cfg, logger);
+  input.onStarted?.(node);
 
   const reason = await new Promise<string>((resolveStop) => {
     const onSignal = (sig: NodeJS.Signals) => {

@@ -17,6 +17,18 @@ export interface NatsServerOptions {
   readonly name?: string;
   /** Client port; default a free one. Kept across `restart()`. */
   readonly port?: number;
+  /** Serve the HTTP monitoring endpoints (`/connz`, …) on a free port. */
+  readonly monitor?: boolean;
+}
+
+/** One client connection as `/connz` reports it. */
+export interface ConnectionCounts {
+  readonly name: string;
+  /** Messages the client sent to the server. */
+  readonly in_msgs: number;
+  /** Messages the server sent to the client. */
+  readonly out_msgs: number;
+  readonly subscriptions: number;
 }
 
 /**
@@ -28,6 +40,7 @@ export class NatsServer {
   readonly port: number;
   readonly storeDir: string;
   readonly #options: NatsServerOptions;
+  #monitorPort = 0;
   #child: ChildProcess | undefined;
   #log = "";
 
@@ -39,6 +52,7 @@ export class NatsServer {
 
   static async start(options: NatsServerOptions = {}): Promise<NatsServer> {
     const server = new NatsServer(options.port ?? (await freePort()), options);
+    if (options.monitor) server.#monitorPort = await freePort();
     await server.#spawn();
     return server;
   }
@@ -55,11 +69,20 @@ export class NatsServer {
     return this.#log;
   }
 
+  /** Every client connection with its message counts (needs `monitor`). */
+  async connections(): Promise<ConnectionCounts[]> {
+    if (!this.#monitorPort) throw new Error("start the server with monitor: true");
+    const res = await fetch(`http://127.0.0.1:${this.#monitorPort}/connz?limit=10000`);
+    const body = (await res.json()) as { connections: { name?: string; in_msgs: number; out_msgs: number; subscriptions: number }[] };
+    return body.connections.map((c) => ({ name: c.name ?? "", in_msgs: c.in_msgs, out_msgs: c.out_msgs, subscriptions: c.subscriptions }));
+  }
+
   async #spawn(): Promise<void> {
     const o = this.#options;
     const conf = [
       `listen: "127.0.0.1:${this.port}"`,
       o.name ? `server_name: "${o.name}"` : "",
+      this.#monitorPort ? `http: "127.0.0.1:${this.#monitorPort}"` : "",
       o.jetstream === false ? "" : `jetstream { store_dir: "${this.storeDir}" }`,
       o.cluster
         ? `cluster { name: "${o.cluster.name}", listen: "127.0.0.1:${o.cluster.port}", routes: [${o.cluster.routes.map((r) => `"${r}"`).join(", ")}] }`
