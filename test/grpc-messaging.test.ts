@@ -169,6 +169,7 @@ describe("the gRPC messaging API on an embedded node", () => {
 
     const repeat = await call(client, "send", { user: "alice", body: text("again"), fromUser: "bob", clientMsgId: "m2" }, acmeKey);
     assert.equal(repeat.seq, 2, "a repeat with the same client_msg_id is not delivered twice");
+    assert.deepEqual([second.duplicate, repeat.duplicate, repeat.id], [false, true, second.id], "and says it is a repeat");
 
     const replay = new Subscription(client, { user: "alice", fromSeq: 1 }, acmeKey);
     await replay.ready;
@@ -220,6 +221,12 @@ describe("the gRPC messaging API on an embedded node", () => {
     assert.equal(read.messages[0].body.toString(), "m10", "a member reads");
     await assert.rejects(call(client, "readHistory", { topic: "rooms/lobby", limit: 1, asUser: "mallory" }, acmeKey), failsWith(GrpcStatus.PERMISSION_DENIED));
     await assert.rejects(call(client, "readHistory", { topic: "rooms/nothing", limit: 1 }, acmeKey), failsWith(GrpcStatus.NOT_FOUND));
+    const outsider = new Subscription(client, { topic: "rooms/lobby", fromSeq: 1, asUser: "mallory" }, acmeKey);
+    await assert.rejects(outsider.ready, failsWith(GrpcStatus.PERMISSION_DENIED), "a Subscribe as a non-member is refused");
+    const asMember = new Subscription(client, { topic: "rooms/lobby", fromSeq: 10, asUser: "bob" }, acmeKey);
+    await asMember.ready;
+    assert.deepEqual((await asMember.messages(1)).map((m) => m.seq), [10], "as a member it replays");
+    asMember.cancel();
 
     const replay = new Subscription(client, { topic: "rooms/lobby", fromSeq: 9 }, acmeKey);
     await replay.ready;

@@ -178,7 +178,7 @@ export const TopicActor = defineActor({
         const s = requireManaged(ctx);
         if (!allowed(s, a.user ?? "", "read")) throw new SwitchboardError("permission_denied", `${a.user} may not read ${ctx.key}`, { context: { actorId: ctx.id, tenant: ctx.tenant } });
         if (!s.settings.history) return { messages: [], lastSeq: s.seq };
-        const limit = Math.min(Math.max(1, a.limit ?? 50), 1000);
+        const limit = Math.min(Math.max(1, a.limit || 50), 1000);
         const after = a.afterSeq ?? 0;
         const before = a.beforeSeq === undefined || a.beforeSeq === 0 ? Number.MAX_SAFE_INTEGER : a.beforeSeq;
         const log = ctx.messageLog();

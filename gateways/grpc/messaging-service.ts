@@ -90,7 +90,7 @@ export function createMessagingService(options: MessagingServiceOptions): Messag
         properties: req.properties,
         retain: req.retain,
       });
-      return { id: r.id, seq: r.seq, timestampMs: r.timestampMs };
+      return { id: r.id, seq: r.seq, timestampMs: r.timestampMs, duplicate: r.duplicate };
     }),
 
     getPresence: authed(async (tenant, req) => {
@@ -127,15 +127,17 @@ export function createMessagingService(options: MessagingServiceOptions): Messag
       streams.add(stream);
       let tenant: string;
       let to: Destination;
+      let asUser: string;
       try {
         if (closed) throw new SwitchboardError("shutting_down", "the node is stopping; subscribe on another node or try again");
         tenant = tenantOf(call);
         to = destination(tenant, call.request, "Subscribe");
+        asUser = call.request.asUser === "" ? "" : user(tenant, call.request.asUser, "as_user");
       } catch (err) {
         stream.end(err);
         return;
       }
-      void stream.start(tenant, to, call.request.fromSeq);
+      void stream.start(tenant, to, call.request.fromSeq, asUser);
     },
   };
 

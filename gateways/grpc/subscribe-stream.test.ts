@@ -18,14 +18,13 @@ function stuckCall() {
 
 /** A messaging API whose watch resolves when told to, and counts what is open. */
 function fakeMessaging() {
-  const state = { listener: undefined as WatchListener | undefined, watches: 0, presence: 0, resolve: undefined as (() => void) | undefined };
+  const state = { listener: undefined as WatchListener | undefined, watches: 0, resolve: undefined as (() => void) | undefined };
   const messaging = {
     watch: (_tenant: string, _to: unknown, listener: WatchListener) => {
       state.listener = listener;
       state.watches++;
       return new Promise((resolve) => (state.resolve = () => resolve({ close: () => void state.watches-- })));
     },
-    router: { subscribe: () => (state.presence++, { close: () => void state.presence-- }) },
   } as unknown as Messaging;
   return { messaging, state };
 }
@@ -41,14 +40,12 @@ test("a client that falls too far behind gets RESOURCE_EXHAUSTED, and the watch 
   state.resolve!();
   await started;
   assert.equal(state.watches, 1);
-  assert.equal(state.presence, 1);
   for (let i = 0; i < 20; i++) state.listener!.event(event(i));
   assert.equal(s.ended, true);
   assert.equal(statuses.length, 1);
   assert.equal(statuses[0]!.code, GrpcStatus.RESOURCE_EXHAUSTED);
   assert.match(statuses[0]!.details!, /too slow/);
   assert.equal(state.watches, 0);
-  assert.equal(state.presence, 0);
   assert.equal(ends, 1, "onEnd once");
 });
 
@@ -64,7 +61,6 @@ test("a cancel that comes before the watch is in place closes the watch when it 
   state.resolve!();
   await started;
   assert.equal(state.watches, 0, "closed as soon as it was made");
-  assert.equal(state.presence, 0, "no presence subscription for an ended stream");
   state.listener!.event(event(1));
   assert.equal(stream.writableLength, 0, "nothing written after the end");
 });
@@ -76,7 +72,6 @@ test("a watch that fails ends the stream with the error's status", async () => {
   const started = s.start("acme", { topic: "rooms/a" }, 0);
   state.resolve!();
   await started;
-  assert.equal(state.presence, 0, "a topic has no presence subscription");
   state.listener!.error!(Object.assign(new Error("boom")));
   assert.equal(statuses[0]!.code, GrpcStatus.INTERNAL, "an untyped failure is INTERNAL, its message kept back");
   assert.equal(statuses[0]!.details, "internal error");

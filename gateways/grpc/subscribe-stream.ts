@@ -1,8 +1,7 @@
 import { Metadata, type ServerWritableStream } from "@grpc/grpc-js";
 import type { Event, SubscribeRequest } from "../../protos/index.ts";
-import { presenceChannel } from "../../actors/index.ts";
 import { SwitchboardError, toServiceError } from "../../runtime/index.ts";
-import type { Destination, Messaging, RouterSubscription, Watch } from "../shared/index.ts";
+import type { Destination, Messaging, Watch } from "../shared/index.ts";
 
 export interface SubscribeStreamOptions {
   readonly messaging: Messaging;
@@ -16,13 +15,12 @@ export interface SubscribeStreamOptions {
 /**
  * One `Subscribe` call: a watch of a user or a topic written to the client until it
  * cancels, the watch fails, the client falls too far behind, or the node stops.
- * Whatever ends it closes the watch (and the user's presence subscription) once.
+ * Whatever ends it closes the watch once.
  */
 export class SubscribeStream {
   readonly #call: ServerWritableStream<SubscribeRequest, Event>;
   readonly #options: SubscribeStreamOptions;
   #watch: Watch | undefined;
-  #presence: RouterSubscription | undefined;
   #ended = false;
 
   constructor(call: ServerWritableStream<SubscribeRequest, Event>, options: SubscribeStreamOptions) {
@@ -43,20 +41,17 @@ export class SubscribeStream {
    * that anything published afterwards reaches it. A failure ends the stream with the
    * error's status.
    */
-  async start(tenant: string, to: Destination, fromSeq: number): Promise<void> {
+  async start(tenant: string, to: Destination, fromSeq: number, asUser = ""): Promise<void> {
     const listener = { event: (e: Event) => this.#write(e), error: (err: unknown) => this.end(err) };
     let watch: Watch;
     try {
-      watch = await this.#options.messaging.watch(tenant, to, listener, fromSeq);
+      watch = await this.#options.messaging.watch(tenant, to, listener, fromSeq, asUser);
     } catch (err) {
       this.end(err);
       return;
     }
     if (this.#ended) return watch.close();
     this.#watch = watch;
-    // The proto promises a user's presence on their stream; the messaging API's watch
-    // of a user covers only the inbox, so presence is followed here.
-    if (to.user !== undefined) this.#presence = this.#options.messaging.router.subscribe(tenant, presenceChannel(to.user), { receive: (e) => this.#write(e) });
     this.#call.sendMetadata(new Metadata());
   }
 
@@ -82,7 +77,6 @@ export class SubscribeStream {
     if (this.#ended) return;
     this.#ended = true;
     this.#watch?.close();
-    this.#presence?.close();
     this.#options.onEnd();
   }
 }

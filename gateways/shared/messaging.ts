@@ -6,6 +6,7 @@ import {
   checkTopicFilter,
   checkTopicName,
   isWildcardFilter,
+  presenceChannel,
   resolveTopicSettings,
   topicChannel,
   topicMatches,
@@ -15,7 +16,7 @@ import {
   type TopicSettings,
   type TopicSettingsInput,
 } from "../../actors/index.ts";
-import { createLogger, systemClock, SwitchboardError, type ActorRuntime, type Clock, type Logger } from "../../runtime/index.ts";
+import { createLogger, isSwitchboardError, systemClock, SwitchboardError, type ActorRuntime, type Clock, type Logger } from "../../runtime/index.ts";
 import { ClientConnection, type AttachOptions } from "./client-connection.ts";
 import type { DeliveryRouter, Receiver } from "./delivery-router.ts";
 import { SeqTracker, type SeqPage } from "./seq-tracker.ts";
@@ -195,27 +196,39 @@ export class Messaging {
   }
 
   /**
-   * Follows a user's inbox or a topic: every event, messages in order. With `fromSeq`
-   * the inbox or the managed topic's history is replayed from there first. A user
-   * watch sees the inbox as the service does; it acknowledges nothing.
+   * Follows a user (their inbox, in order, and their presence) or a topic: every
+   * event, messages in order. With `fromSeq` the inbox or the managed topic's history
+   * is replayed from there first. A user watch sees the inbox as the service does; it
+   * acknowledges nothing. A managed topic is read as `asUser` (its read access
+   * applies; the service when empty). A watch that can no longer fetch what it missed
+   * for a reason a retry cannot mend ends with `listener.error`.
    */
-  async watch(tenant: string, to: Destination, listener: WatchListener, fromSeq = 0): Promise<Watch> {
+  async watch(tenant: string, to: Destination, listener: WatchListener, fromSeq = 0, asUser = ""): Promise<Watch> {
     checkTenant(tenant);
     if (to.user !== undefined) {
       checkName(to.user, "user");
       const session = this.session(tenant, to.user);
-      return this.#watchNumbered(tenant, userChannel(to.user), listener, fromSeq, async () => (await session.call("info")).lastSeq, async (from) => {
+      const inbox = await this.#watchNumbered(tenant, userChannel(to.user), listener, fromSeq, async () => (await session.call("info")).lastSeq, async (from) => {
         const r = await session.call("fetch", { fromSeq: from, limit: 200 });
         return { messages: r.messages.map((m: unknown) => Message.fromJSON(m)), lastSeq: r.lastSeq };
       });
+      const presence = this.router.subscribe(tenant, presenceChannel(to.user), { receive: (event) => listener.event(event) });
+      return {
+        close: () => {
+          inbox.close();
+          presence.close();
+        },
+      };
     }
     const filter = checkTopicFilter(to.topic);
     if (!isWildcardFilter(filter) && (await this.registry.isManaged(tenant, filter))) {
       const topic = this.topic(tenant, filter);
-      return this.#watchNumbered(tenant, topicChannel(filter), listener, fromSeq, async () => (await topic.call("describe")).lastSeq, async (from) => {
-        const r = await this.history(tenant, filter, { afterSeq: from - 1, limit: 200 });
-        return r;
-      });
+      if (!(await topic.call("allowed", { user: asUser, op: "read" }))) {
+        throw new SwitchboardError("permission_denied", `${asUser} may not read ${filter}`, { context: { tenant } });
+      }
+      return this.#watchNumbered(tenant, topicChannel(filter), listener, fromSeq, async () => (await topic.call("describe")).lastSeq, (from) =>
+        this.history(tenant, filter, { afterSeq: from - 1, limit: 200 }, asUser),
+      );
     }
     const sub = this.router.subscribe(tenant, topicChannel(filter), { receive: (event) => listener.event(event) });
     return { close: () => sub.close() };
@@ -237,28 +250,33 @@ export class Messaging {
     };
     const sub = this.router.subscribe(tenant, channel, receiver);
     const offResync = this.router.onResync(() => tracker?.head(tracker.cursor + 1));
+    const close = () => {
+      sub.close();
+      offResync();
+      tracker?.close();
+    };
     try {
       const last = await lastSeq();
       tracker = new SeqTracker({
         cursor: fromSeq > 0 ? fromSeq - 1 : last,
         fetch,
         deliver: (message) => listener.event({ eventId: message.id, tenant, channel, message }),
-        onError: (err) => this.logger.warn({ err, channel }, "a watch could not fetch what it missed"),
+        onError: (err) => {
+          if (isSwitchboardError(err) && !err.retryable) {
+            close();
+            listener.error?.(err);
+            return;
+          }
+          this.logger.warn({ err, channel }, "a watch could not fetch what it missed; retrying");
+        },
       });
       tracker.head(last);
       for (const e of early.splice(0)) forward(e);
     } catch (err) {
-      sub.close();
-      offResync();
+      close();
       throw err;
     }
-    return {
-      close: () => {
-        sub.close();
-        offResync();
-        tracker?.close();
-      },
-    };
+    return { close };
   }
 
   session(tenant: string, user: string) {

@@ -353,6 +353,11 @@ export interface SendResponse {
   id: string;
   seq: number;
   timestampMs: number;
+  /**
+   * A repeat of a client_msg_id already accepted: nothing new was delivered, and the
+   * fields above are the first send's.
+   */
+  duplicate: boolean;
 }
 
 export interface GetPresenceRequest {
@@ -426,6 +431,8 @@ export interface SubscribeRequest {
     | undefined;
   /** Replay the user's inbox or the topic's history from this seq first (0: live only). */
   fromSeq: number;
+  /** Read a managed topic as this user (its read access applies); empty: as the service. */
+  asUser: string;
 }
 
 function createBaseProperty(): Property {
@@ -2074,7 +2081,7 @@ export const SendRequest: MessageFns<SendRequest> = {
 };
 
 function createBaseSendResponse(): SendResponse {
-  return { id: "", seq: 0, timestampMs: 0 };
+  return { id: "", seq: 0, timestampMs: 0, duplicate: false };
 }
 
 export const SendResponse: MessageFns<SendResponse> = {
@@ -2087,6 +2094,9 @@ export const SendResponse: MessageFns<SendResponse> = {
     }
     if (message.timestampMs !== 0) {
       writer.uint32(24).int64(message.timestampMs);
+    }
+    if (message.duplicate !== false) {
+      writer.uint32(32).bool(message.duplicate);
     }
     return writer;
   },
@@ -2128,6 +2138,14 @@ export const SendResponse: MessageFns<SendResponse> = {
             message.timestampMs = longToNumber(reader.int64());
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.duplicate = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2149,6 +2167,7 @@ export const SendResponse: MessageFns<SendResponse> = {
         : isSet(object.timestamp_ms)
         ? globalThis.Number(object.timestamp_ms)
         : 0,
+      duplicate: isSet(object.duplicate) ? globalThis.Boolean(object.duplicate) : false,
     };
   },
 
@@ -2163,6 +2182,9 @@ export const SendResponse: MessageFns<SendResponse> = {
     if (message.timestampMs !== 0) {
       obj.timestampMs = Math.round(message.timestampMs);
     }
+    if (message.duplicate !== false) {
+      obj.duplicate = message.duplicate;
+    }
     return obj;
   },
 
@@ -2174,6 +2196,7 @@ export const SendResponse: MessageFns<SendResponse> = {
     message.id = object.id ?? "";
     message.seq = object.seq ?? 0;
     message.timestampMs = object.timestampMs ?? 0;
+    message.duplicate = object.duplicate ?? false;
     return message;
   },
 };
@@ -3061,7 +3084,7 @@ export const ListMembersResponse: MessageFns<ListMembersResponse> = {
 };
 
 function createBaseSubscribeRequest(): SubscribeRequest {
-  return { user: undefined, topic: undefined, fromSeq: 0 };
+  return { user: undefined, topic: undefined, fromSeq: 0, asUser: "" };
 }
 
 export const SubscribeRequest: MessageFns<SubscribeRequest> = {
@@ -3074,6 +3097,9 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     }
     if (message.fromSeq !== 0) {
       writer.uint32(24).uint64(message.fromSeq);
+    }
+    if (message.asUser !== "") {
+      writer.uint32(34).string(message.asUser);
     }
     return writer;
   },
@@ -3115,6 +3141,14 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
             message.fromSeq = longToNumber(reader.uint64());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.asUser = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3136,6 +3170,11 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
         : isSet(object.from_seq)
         ? globalThis.Number(object.from_seq)
         : 0,
+      asUser: isSet(object.asUser)
+        ? globalThis.String(object.asUser)
+        : isSet(object.as_user)
+        ? globalThis.String(object.as_user)
+        : "",
     };
   },
 
@@ -3150,6 +3189,9 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     if (message.fromSeq !== 0) {
       obj.fromSeq = Math.round(message.fromSeq);
     }
+    if (message.asUser !== "") {
+      obj.asUser = message.asUser;
+    }
     return obj;
   },
 
@@ -3161,6 +3203,7 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     message.user = object.user ?? undefined;
     message.topic = object.topic ?? undefined;
     message.fromSeq = object.fromSeq ?? 0;
+    message.asUser = object.asUser ?? "";
     return message;
   },
 };
