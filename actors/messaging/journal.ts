@@ -14,7 +14,7 @@ export interface Journaled {
   recent: [string, number][];
 }
 
-const recentLimit = 1024;
+const recentLimit = 256;
 
 /** The key that makes a sender's repeat recognisable, or undefined without a client message id. */
 export function dedupeKey(m: Message): string | undefined {

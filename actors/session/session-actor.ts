@@ -37,6 +37,8 @@ export interface SessionState extends Journaled {
   recent: [string, number][];
   /** Topics that publish this user's presence to their members. */
   presenceTopics: string[];
+  /** Acknowledgements wait to be saved (a `flush` is due). */
+  flushDue?: boolean;
 }
 
 export interface AttachArgs {
@@ -99,6 +101,8 @@ export function createSessionActor(options: SessionOptions = {}) {
     persistence: "explicit",
     initialState: (): SessionState => ({ devices: {}, seq: 0, first: 1, acked: 0, dropped: 0, lastSeenMs: 0, recent: [], presenceTopics: [] }),
     onActivate: async (ctx) => {
+      // A flush that was due died with the last activation's timers; the next ack arms one.
+      ctx.state.flushDue = false;
       await catchUp(ctx.messageLog(), ctx.state);
       if (ctx.state.seq > 0) publish(ctx, { head: { seq: ctx.state.seq } }, `head-${ctx.epoch}`);
     },
@@ -144,6 +148,7 @@ export function createSessionActor(options: SessionOptions = {}) {
           delete s.devices[a.resource];
         }
         s.lastSeenMs = now;
+        s.flushDue = false;
         await trimAcknowledged(ctx);
         await ctx.save();
         announcePresence(ctx, before);
@@ -189,7 +194,12 @@ export function createSessionActor(options: SessionOptions = {}) {
         return { id: message.id, seq, timestampMs: now, duplicate: false };
       },
 
-      ack: async (ctx, a: { resource: string; seq: number }) => {
+      /**
+       * Moves the device's place (and the user's) up to `seq`. Saved and trimmed within
+       * `ackFlushMs`, together with the acknowledgements that come meanwhile; one lost
+       * with a crash in between means that message is delivered once more.
+       */
+      ack: (ctx, a: { resource: string; seq: number }) => {
         const s = ctx.state;
         const device = s.devices[a.resource];
         if (!Number.isSafeInteger(a.seq) || a.seq < 0) throw new SwitchboardError("invalid_argument", "ack takes a non-negative integer seq");
@@ -197,7 +207,15 @@ export function createSessionActor(options: SessionOptions = {}) {
         let changed = false;
         if (device !== undefined && seq > device.cursor) (device.cursor = seq), (changed = true);
         if (seq > s.acked) (s.acked = seq), (changed = true);
-        if (!changed) return;
+        if (!changed || s.flushDue) return;
+        s.flushDue = true;
+        ctx.timers.set("flush", { delayMs: o.ackFlushMs, method: "flush" });
+      },
+
+      /** Saves and trims what acknowledgements changed. */
+      flush: async (ctx) => {
+        if (!ctx.state.flushDue) return;
+        ctx.state.flushDue = false;
         await trimAcknowledged(ctx);
         await ctx.save();
       },

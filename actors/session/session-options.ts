@@ -6,6 +6,8 @@ export interface SessionOptions {
   readonly maxInbox?: number;
   /** `drop-oldest` (default): the oldest message goes and is counted; `refuse-new`: the send fails with `limit_exceeded`. */
   readonly inboxPolicy?: InboxPolicy;
+  /** Acknowledgements are saved (and the inbox trimmed) at most this long after they come, in ms; default 1,000. */
+  readonly ackFlushMs?: number;
 }
 
-export const defaultSessionOptions: Required<SessionOptions> = { maxInbox: 1000, inboxPolicy: "drop-oldest" };
+export const defaultSessionOptions: Required<SessionOptions> = { maxInbox: 1000, inboxPolicy: "drop-oldest", ackFlushMs: 1000 };

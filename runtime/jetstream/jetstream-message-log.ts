@@ -1,4 +1,5 @@
 import {
+  DeliverPolicy,
   DiscardPolicy,
   jetstream,
   JetStreamApiCodes,
@@ -7,8 +8,8 @@ import {
   RetentionPolicy,
   StorageType,
 } from "@nats-io/jetstream";
-import type { JetStreamClient, JetStreamManager, MsgRequest, StreamConfig } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamClient, JetStreamManager, MsgRequest, StoredMsg, StreamConfig } from "@nats-io/jetstream";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { SwitchboardError } from "../errors.ts";
 import { KeyLock } from "../key-lock.ts";
 import { assertData, assertLimit, assertSeq, assertStream, closedError } from "../log/log-checks.ts";
@@ -56,6 +57,8 @@ const headerAllowance = 256;
 const tailCacheLimit = 10_000;
 const maxAppendAttempts = 100;
 const seqKey = (m: LogMessage): number => m.seq;
+/** Pages longer than this are read through an ordered consumer rather than one get per entry. */
+const batchReadThreshold = 8;
 const timeKey = (m: LogMessage): number => (m.mark ? -Infinity : m.timeMs);
 
 /**
@@ -105,8 +108,10 @@ export async function createJetStreamMessageLog(
  *   delete the mark, losing the numbering of a stream idle that long.
  * - **Reads** find the message of a seq by searching JetStream sequences between the
  *   subject's first and last message (`next_by_subj` gets, interpolation alternating
- *   with bisection, a handful of round trips), then walk forward one get per entry.
- *   All gets go to the stream leader, so they see every acknowledged write.
+ *   with bisection, a handful of round trips), then read forward: a long page through
+ *   an ephemeral ordered consumer (gone 5 s after use), a short one, and whatever the
+ *   consumer did not bring, one get per entry. Gets go to the stream leader, so a read
+ *   sees every acknowledged write.
  *
  * Data larger than the server's max payload (less room for headers) is refused with
  * `limit_exceeded`. Closing does not close the connection.
@@ -363,10 +368,25 @@ export class JetStreamMessageLog implements MessageLog {
     return { first, last, firstVisible };
   }
 
-  /** `count` entries from seq `start`, which the view shows to exist. */
+  /**
+   * `count` entries from seq `start`, which the view shows to exist. A long page is
+   * read through an ordered consumer (a round trip or two, not one per entry); what it
+   * did not bring, up to the view's last message, is walked with gets, which go to the
+   * stream leader and so see every acknowledged write.
+   */
   async #entries(subject: string, view: View, start: number, count: number): Promise<LogEntry[]> {
     let message: LogMessage | undefined = await this.#findFirst(subject, view.first!, view.last, seqKey, start - 1);
     const entries: LogEntry[] = [];
+    if (count > batchReadThreshold && message.streamSeq < view.last.streamSeq) {
+      const batch = await this.#batch(subject, message.streamSeq, count, view.last.streamSeq);
+      for (const m of batch) {
+        if (entries.length >= count) break;
+        if (!m.mark && m.seq >= start) entries.push({ seq: m.seq, timestampMs: m.timeMs, data: m.data });
+      }
+      const seen = batch[batch.length - 1];
+      if (entries.length >= count || seen === undefined || seen.streamSeq >= view.last.streamSeq) return entries;
+      message = await this.#get({ next_by_subj: subject, seq: seen.streamSeq + 1 });
+    }
     while (message !== undefined && entries.length < count) {
       if (!message.mark && message.seq >= start) {
         entries.push({ seq: message.seq, timestampMs: message.timeMs, data: message.data });
@@ -422,6 +442,18 @@ export class JetStreamMessageLog implements MessageLog {
       }
     }
     return best;
+  }
+
+  /** Up to `count` messages of `subject` from JetStream sequence `from` on, through an ordered consumer; stops at `last`. */
+  async #batch(subject: string, from: number, count: number, last: number): Promise<LogMessage[]> {
+    const consumer = await this.#js!.consumers.get(this.#stream, { filter_subjects: subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from, inactive_threshold: 5_000 });
+    const out: LogMessage[] = [];
+    const messages = await consumer.fetch({ max_messages: count, expires: Math.max(1000, this.#timeoutMs) });
+    for await (const m of messages) {
+      out.push(parseLogMessage({ seq: m.seq, subject: m.subject, header: m.headers ?? headers(), data: m.data } as unknown as StoredMsg));
+      if (m.seq >= last || out.length >= count) break;
+    }
+    return out;
   }
 
   async #get(query: Record<string, unknown>): Promise<LogMessage | undefined> {

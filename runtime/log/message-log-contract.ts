@@ -132,6 +132,19 @@ export function describeMessageLog(name: string, make: MakeMessageLog): void {
         }
       }));
 
+    it("reads long pages of streams whose appends interleave, after a truncation", () =>
+      withLog(undefined, async (log) => {
+        for (let i = 1; i <= 60; i++) {
+          await log.append("long/a", text(`a${i}`));
+          if (i % 3 === 0) await log.append("long/b", text(`b${i / 3}`));
+        }
+        await log.truncate("long/a", 5);
+        assert.deepEqual((await log.read("long/a", 1, 40)).map(textOf), range(6, 45).map((n) => `a${n}`));
+        assert.deepEqual((await log.read("long/a", 50, 40)).map(textOf), range(50, 60).map((n) => `a${n}`));
+        assert.deepEqual((await log.readBefore("long/a", 61, 30)).map(textOf), range(31, 60).map((n) => `a${n}`));
+        assert.deepEqual((await log.read("long/b", 1, 100)).map(textOf), range(1, 20).map((n) => `b${n}`));
+      }));
+
     it("keeps only the newest maxEntries per stream", () =>
       withLog({ maxEntries: 5 }, async (log) => {
         await appendAll(log, "s", 12);
