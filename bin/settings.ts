@@ -138,6 +138,25 @@ export const settings = {
     fallback: 3000,
     parse: intIn(500, 60_000, "a lease in milliseconds"),
   },
+  maxInbox: {
+    flag: "max-inbox",
+    env: "SWITCHBOARD_MAX_INBOX",
+    key: "messaging.maxInbox",
+    help: "Messages a user's inbox keeps unacknowledged (their offline queue).",
+    fallback: 1000,
+    parse: intIn(1, 1_000_000, "an inbox bound"),
+  },
+  inboxPolicy: {
+    flag: "inbox-policy",
+    env: "SWITCHBOARD_INBOX_POLICY",
+    key: "messaging.inboxPolicy",
+    help: "When an inbox is full: drop-oldest (dropped messages are counted) or refuse-new (the send fails).",
+    fallback: "drop-oldest",
+    parse: (raw): "drop-oldest" | "refuse-new" => {
+      if (raw === "drop-oldest" || raw === "refuse-new") return raw;
+      throw new Error(`${show(raw)} is not an inbox policy (drop-oldest, refuse-new)`);
+    },
+  },
   logLevel: {
     flag: "log-level",
     env: "SWITCHBOARD_LOG_LEVEL",

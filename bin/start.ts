@@ -62,7 +62,15 @@ export async function runStart(input: StartInput): Promise<number> {
   let control: ControlServer | undefined;
   let messaging: MessagingService;
   try {
-    node = await startNode({ settings: cfg, dataDir, version: input.version, logger, actors: input.actors ?? [], grpcAddress: () => (control ? `${advertised(cfg.host)}:${control.port}` : "") });
+    node = await startNode({
+      settings: cfg,
+      dataDir,
+      version: input.version,
+      logger,
+      actors: input.actors ?? [],
+      session: { maxInbox: cfg.maxInbox, inboxPolicy: cfg.inboxPolicy },
+      grpcAddress: () => (control ? `${advertised(cfg.host)}:${control.port}` : ""),
+    });
   } catch (err) {
     await telemetry.shutdown();
     if (isSwitchboardError(err, "unavailable")) {

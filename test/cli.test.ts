@@ -134,6 +134,12 @@ describe("bad input gets one clear line and a non-zero exit", () => {
     const env = await runCli(["start"], { env: { ...cleanEnv, SWITCHBOARD_NODE_ID: "no spaces please" } });
     assert.equal(env.code, 2);
     assert.match(oneLine(env.stderr), /^switchboard: SWITCHBOARD_NODE_ID: "no spaces please" is not a node id/);
+    const policy = await runCli(["start", "--inbox-policy", "keep-all"], { env: cleanEnv });
+    assert.equal(policy.code, 2);
+    assert.equal(oneLine(policy.stderr), `switchboard: --inbox-policy: "keep-all" is not an inbox policy (drop-oldest, refuse-new)`);
+    const bound = await runCli(["start"], { env: { ...cleanEnv, SWITCHBOARD_MAX_INBOX: "0" } });
+    assert.equal(bound.code, 2);
+    assert.match(oneLine(bound.stderr), /^switchboard: SWITCHBOARD_MAX_INBOX: "0" is not an inbox bound/);
   });
 
   test("an unknown option, an unknown command, a missing value", async () => {
@@ -157,6 +163,8 @@ test("--help documents every flag with its variable and config key", async () =>
     ["--data-dir", "SWITCHBOARD_DATA_DIR", "node.dataDir"],
     ["--node-id", "SWITCHBOARD_NODE_ID", "node.id"],
     ["--nats", "SWITCHBOARD_NATS", "nats.url"],
+    ["--max-inbox", "SWITCHBOARD_MAX_INBOX", "messaging.maxInbox"],
+    ["--inbox-policy", "SWITCHBOARD_INBOX_POLICY", "messaging.inboxPolicy"],
     ["--config", "SWITCHBOARD_CONFIG", ""],
   ] as const) {
     assert.ok(r.stdout.includes(flag), flag);
