@@ -33,7 +33,7 @@ export type { ActorAddress } from "./actor/actor-id.ts";
 export { ActorRuntime } from "./actor/actor-runtime.ts";
 export type { ActivationSummary, ActorRuntimeOptions, ReminderScheduler, RuntimeStats } from "./actor/actor-runtime.ts";
 export { openEmbeddedStores } from "./embedded/embedded-stores.ts";
-export type { EmbeddedStores, EmbeddedStoresOptions } from "./embedded/embedded-stores.ts";
+export type { EmbeddedKvTableOptions, EmbeddedStores, EmbeddedStoresOptions } from "./embedded/embedded-stores.ts";
 export { ReminderService } from "./reminders/reminder-service.ts";
 export type { ReminderServiceOptions } from "./reminders/reminder-service.ts";
 export * from "./state/index.ts";
@@ -55,6 +55,7 @@ export { InProcessNetwork, InProcessTransport } from "./cluster/in-process-trans
 export type { Transport, TransportSubscription, IncomingMessage } from "./cluster/transport.ts";
 export { MemoryKvStore, MemoryKvTable } from "./cluster/memory-kv-table.ts";
 export { openJetStreamKvTable, JetStreamKvTable } from "./cluster/jetstream-kv-table.ts";
+export { openLevelKvTable, LevelKvTable, type LevelKvBatchOperation, type LevelKvDb, type LevelKvIterator, type LevelKvTableOptions } from "./cluster/level-kv-table.ts";
 export type { KvChange, KvEntry, KvTable, KvWatch } from "./cluster/kv-table.ts";
 export type { MemoryKvTableOptions } from "./cluster/memory-kv-table.ts";
 export type { JetStreamKvTableOptions } from "./cluster/jetstream-kv-table.ts";
