@@ -5,7 +5,7 @@
 export { checkName, checkTenant, parseUserId, userId } from "./messaging/identity.ts";
 export type { ConnectionAddress, UserAddress } from "./messaging/identity.ts";
 export { checkTopicFilter, checkTopicName, isWildcardFilter, maxTopicLength, topicMatches } from "./messaging/topic-name.ts";
-export { parseChannel, presenceChannel, topicChannel, topicsChannel, userChannel } from "./messaging/channel.ts";
+export { clientChannel, parseChannel, presenceChannel, topicChannel, topicsChannel, userChannel } from "./messaging/channel.ts";
 export type { Channel } from "./messaging/channel.ts";
 export { decodeEntry } from "./messaging/journal.ts";
 export { createSessionActor } from "./session/session-actor.ts";
@@ -19,3 +19,5 @@ export type { PostResult, TopicState } from "./topic/topic-actor.ts";
 export { TopicDirectory, topicDirectoryKey } from "./topic/topic-directory.ts";
 export { defaultTopicSettings, resolveTopicSettings } from "./topic/topic-settings.ts";
 export type { TopicAccessName, TopicSettings, TopicSettingsInput } from "./topic/topic-settings.ts";
+export { createMqttSessionActor } from "./mqtt/mqtt-session-actor.ts";
+export type { ConnectArgs, ConnectResult, MqttSessionActor, MqttSessionOptions, MqttSessionState, MqttSubscriptionRecord, WillRecord } from "./mqtt/mqtt-session-actor.ts";

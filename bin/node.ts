@@ -1,6 +1,6 @@
-import { createSessionActor, TopicActor, TopicDirectory, type SessionOptions } from "../actors/index.ts";
-import { DeliveryRouter, Messaging } from "../gateways/shared/index.ts";
-import type { Event } from "../protos/index.ts";
+import { createMqttSessionActor, createSessionActor, TopicActor, TopicDirectory, type MqttSessionActor, type MqttSessionOptions, type SessionOptions } from "../actors/index.ts";
+import { DeliveryRouter, DurableRoutes, Messaging, type Enqueue } from "../gateways/shared/index.ts";
+import { Message, type Event } from "../protos/index.ts";
 import {
   ActorRuntime,
   ClusterNode,
@@ -31,6 +31,13 @@ export interface RunningNode {
   readonly plane: ControlPlane;
   /** The messaging API the gateways and the gRPC messaging service use. */
   readonly messaging: Messaging;
+  /** The MQTT session actor type this node hosts, and the durable routes of persistent sessions. */
+  readonly mqttSessions: MqttSessionActor;
+  readonly routes: DurableRoutes;
+  /** Another live node's endpoint for `protocol` (`mqtt`), to send clients to when draining. */
+  otherEndpoint(protocol: string): Promise<string | undefined>;
+  /** Called when a drain begins (the gateways move their clients); set by the caller. */
+  onDrain: (() => Promise<void>) | undefined;
   /** Filled by the caller as listeners open; reported by the control API. */
   readonly listeners: ListenerInfo[];
   /** Settles when an operator's drain has completed (the process should then exit 0). */
@@ -48,8 +55,12 @@ export interface StartNodeInput {
   /** Actor types beyond the messaging core's (session, topic, topic directory), which every node hosts. */
   readonly actors: readonly ActorDefinition<any, any>[];
   readonly session?: SessionOptions;
+  /** Queue bounds of MQTT persistent sessions. */
+  readonly mqttSession?: MqttSessionOptions;
   /** `host:port` other nodes reach this node's gRPC API at (cluster mode). */
   readonly grpcAddress: () => string;
+  /** This node's client listeners by protocol (cluster mode: published with the lease). */
+  readonly endpoints?: () => Record<string, string>;
 }
 
 /** Wires one node: embedded (level on local disk) or, with `nats` set, a cluster member. */
@@ -69,12 +80,28 @@ function nodeInfo(input: StartNodeInput, mode: "embedded" | "cluster", listeners
   });
 }
 
-/** The messaging core's actors, the node's own types, and what the actors publish through. */
+/**
+ * The messaging core's actors (sessions, topics, MQTT sessions), the node's own
+ * types, and what the actors publish through: the messaging API once it exists (a
+ * managed topic's QoS 1 message or a will is queued for persistent sessions too).
+ */
 function messagingParts(input: StartNodeInput, router: DeliveryRouter, messageLog: ActorServices["messageLog"]) {
   const session = createSessionActor(input.session);
-  const actors = [session, TopicActor, TopicDirectory, ...input.actors];
-  const services: ActorServices = { publish: (tenant, channel, payload) => router.publish(tenant, channel, payload as Event), messageLog };
-  return { session, actors, services };
+  const mqttSessions = createMqttSessionActor(input.mqttSession);
+  const actors = [session, TopicActor, TopicDirectory, mqttSessions, ...input.actors];
+  let messaging: Messaging | undefined;
+  const services: ActorServices = {
+    publish: (tenant, channel, payload) => (messaging ? messaging.publishEvent(tenant, channel, payload as Event) : router.publish(tenant, channel, payload as Event)),
+    messageLog,
+  };
+  const bind = (m: Messaging) => void (messaging = m);
+  return { session, mqttSessions, actors, services, bind };
+}
+
+/** How a message is queued in an MQTT persistent session. */
+function enqueueIn(runtime: ActorRuntime, mqttSessions: MqttSessionActor): Enqueue {
+  return async (tenant, match, message) =>
+    runtime.ref(mqttSessions, `${tenant}:${match.clientId}`).call("enqueue", { message: Message.toJSON(message), qos: match.qos, subscriptionIds: match.subscriptionIds, retain: match.retain });
 }
 
 async function startEmbedded(input: StartNodeInput): Promise<RunningNode> {
@@ -82,28 +109,43 @@ async function startEmbedded(input: StartNodeInput): Promise<RunningNode> {
   const stores = await openEmbeddedStores({ dataDir: input.dataDir });
   const reminders = new ReminderService({ table: stores.reminders, clock: systemClock, logger });
   const router = new DeliveryRouter({ logger });
-  const { session, actors, services } = messagingParts(input, router, stores.log);
+  const { session, mqttSessions, actors, services, bind } = messagingParts(input, router, stores.log);
   const runtime = new ActorRuntime({ nodeId: cfg.nodeId, actors, stateStore: stores.state, reminders, logger, services });
+  const routes = new DurableRoutes(await stores.kvTable("mqtt_routes"), logger);
+  await routes.start();
+  const messaging = new Messaging({ runtime, router, session, nodeId: cfg.nodeId, logger, durable: { routes, enqueue: enqueueIn(runtime, mqttSessions) } });
+  bind(messaging);
   await runtime.start();
-  const messaging = new Messaging({ runtime, router, session, nodeId: cfg.nodeId, logger });
   const listeners: ListenerInfo[] = [];
   let drained!: () => void;
   const drainedP = new Promise<void>((r) => (drained = r));
-  const plane = createRuntimeControlPlane({ runtime, nodeInfo: nodeInfo(input, "embedded", listeners, Date.now()), onDrain: () => drained() });
-  return {
+  // A drain on one node only moves its clients away (they have nowhere else to go but
+  // to wait), then the process exits.
+  const plane = createRuntimeControlPlane({
+    runtime,
+    nodeInfo: nodeInfo(input, "embedded", listeners, Date.now()),
+    onDrain: () => void Promise.resolve(node.onDrain?.()).catch(() => undefined).finally(() => drained()),
+  });
+  const node: RunningNode = {
     mode: "embedded",
     runtime,
     plane,
     messaging,
+    mqttSessions,
+    routes,
+    otherEndpoint: async () => undefined,
+    onDrain: undefined,
     listeners,
     drained: drainedP,
     async stop() {
       await messaging.close();
       await runtime.shutdown();
+      await routes.close();
       plane.close();
       await stores.close();
     },
   };
+  return node;
 }
 
 async function startCluster(input: StartNodeInput): Promise<RunningNode> {
@@ -112,9 +154,11 @@ async function startCluster(input: StartNodeInput): Promise<RunningNode> {
   const name = cfg.clusterName;
   // Echo off: what this node publishes for its own receivers it delivers in-process.
   const transport = await connectNatsTransport({ servers, name: cfg.nodeId, logger, echo: false });
+  // Shared subscriptions are NATS queue groups, whose members here must hear this node's own publishes.
+  const sharedTransport = await connectNatsTransport({ servers, name: `${cfg.nodeId}-shared`, logger });
   const nc = await connectJetStream({ servers, name: `${cfg.nodeId}-jetstream` });
   const replicas = cfg.replicas;
-  const [members, leases, partitions, control, state, reminderTable, log] = await Promise.all([
+  const [members, leases, partitions, control, state, reminderTable, log, routesTable] = await Promise.all([
     openJetStreamKvTable(nc, { bucket: `${name}_members`, ttlMs: cfg.leaseMs, replicas }),
     openJetStreamKvTable(nc, { bucket: `${name}_leases`, ttlMs: cfg.leaseMs, replicas }),
     openJetStreamKvTable(nc, { bucket: `${name}_partitions`, replicas }),
@@ -122,9 +166,13 @@ async function startCluster(input: StartNodeInput): Promise<RunningNode> {
     createJetStreamStateStore(nc, { bucket: `${name}_state`, replicas }),
     createJetStreamReminderTable(nc, { bucket: `${name}_reminders`, replicas }),
     createJetStreamMessageLog(nc, { stream: `${name}_log`, subjectPrefix: `sb.${name}.log`, replicas }),
+    openJetStreamKvTable(nc, { bucket: `${name}_mqtt_routes`, replicas }),
   ]);
-  const router = new DeliveryRouter({ transport, subjectPrefix: `sb.${name}.d`, logger });
-  const { session, actors, services } = messagingParts(input, router, log);
+  const router = new DeliveryRouter({ transport, sharedTransport, subjectPrefix: `sb.${name}.d`, logger });
+  const { session, mqttSessions, actors, services, bind } = messagingParts(input, router, log);
+  const routes = new DurableRoutes(routesTable, logger);
+  await routes.start();
+  let running: RunningNode | undefined;
   const eventLoop = new EventLoopMonitor();
   const node = await ClusterNode.start({
     nodeId: cfg.nodeId,
@@ -140,24 +188,33 @@ async function startCluster(input: StartNodeInput): Promise<RunningNode> {
     partitions: cfg.partitions,
     leaseMs: cfg.leaseMs,
     grpcAddress: input.grpcAddress,
+    endpoints: input.endpoints,
+    onDrain: async () => running?.onDrain?.(),
     eventLoop,
   });
-  const messaging = new Messaging({ runtime: node.runtime, router, session, nodeId: cfg.nodeId, logger });
+  const messaging = new Messaging({ runtime: node.runtime, router, session, nodeId: cfg.nodeId, logger, durable: { routes, enqueue: enqueueIn(node.runtime, mqttSessions) } });
+  bind(messaging);
   const listeners: ListenerInfo[] = [];
   const plane = createClusterControlPlane({ node, nodeInfo: nodeInfo(input, "cluster", listeners, node.startedAtMs), eventLoop });
   const closeAll = async () => {
     await messaging.close();
-    await Promise.all([members, leases, partitions, control, state, reminderTable, log].map((t) => t.close().catch(() => undefined)));
+    await routes.close();
+    await Promise.all([members, leases, partitions, control, state, reminderTable, log, routesTable].map((t) => t.close().catch(() => undefined)));
     eventLoop.stop();
+    await sharedTransport.close();
     await transport.close();
     await nc.drain().catch(() => undefined);
   };
   const drained = node.drained.then(closeAll);
-  return {
+  running = {
     mode: "cluster",
     runtime: node.runtime,
     plane,
     messaging,
+    mqttSessions,
+    routes,
+    otherEndpoint: (protocol) => node.otherEndpoint(protocol),
+    onDrain: undefined,
     listeners,
     drained,
     async stop() {
@@ -165,4 +222,5 @@ async function startCluster(input: StartNodeInput): Promise<RunningNode> {
       await closeAll();
     },
   };
+  return running;
 }

@@ -59,6 +59,7 @@ export {
   Presence,
   PresenceStatus,
   Property,
+  QueuedMessage,
   ReadHistoryRequest,
   ReadHistoryResponse,
   SendRequest,

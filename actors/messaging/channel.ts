@@ -9,12 +9,15 @@ import { checkTopicFilter, checkTopicName } from "./topic-name.ts";
  *   subscriptions may use a filter with wildcards;
  * - `user:<user>`: the messages of a user's inbox, and takeovers of their resources;
  * - `presence:<user>`: the user's aggregated presence;
+ * - `client:<client id>`: one client session's queue and control (an MQTT session's
+ *   queued messages and takeovers);
  * - `topics`: which topics are managed (have members, history or an ACL).
  */
 export type Channel =
   | { readonly kind: "topic"; readonly topic: string }
   | { readonly kind: "user"; readonly user: string }
   | { readonly kind: "presence"; readonly user: string }
+  | { readonly kind: "client"; readonly clientId: string }
   | { readonly kind: "topics" };
 
 export const topicsChannel = "topics";
@@ -29,6 +32,10 @@ export function userChannel(user: string): string {
 
 export function presenceChannel(user: string): string {
   return `presence:${user}`;
+}
+
+export function clientChannel(clientId: string): string {
+  return `client:${clientId}`;
 }
 
 /**
@@ -46,7 +53,9 @@ export function parseChannel(name: string, options: { filter?: boolean } = {}): 
     case "user":
     case "presence":
       return { kind, user: checkName(rest, "user") };
+    case "client":
+      return { kind, clientId: checkName(rest, "resource") };
     default:
-      throw new SwitchboardError("invalid_argument", `invalid channel ${JSON.stringify(name)}: topic:<name>, user:<user>, presence:<user> or topics`, { context: { channel: name } });
+      throw new SwitchboardError("invalid_argument", `invalid channel ${JSON.stringify(name)}: topic:<name>, user:<user>, presence:<user>, client:<id> or topics`, { context: { channel: name } });
   }
 }

@@ -95,6 +95,10 @@ export class ClientConnection implements Receiver {
   #early: Event[] | undefined = [];
   #ackSeq = 0;
   #ackSent = 0;
+  /** The device's place when it attached: what it had acknowledged before. */
+  #resumedAfter = 0;
+  #lastSeq = 0;
+  #inboxFetch: ((from: number) => Promise<{ messages: Message[]; lastSeq: number }>) | undefined;
   #ackTimer: ReturnType<typeof setTimeout> | undefined;
   #offResync: (() => void) | undefined;
   #closed: Promise<void> | undefined;
@@ -129,15 +133,13 @@ export class ClientConnection implements Receiver {
     });
     this.resumed = r.resumed;
     this.tookOver = r.tookOver;
-    this.#inbox = new SeqTracker({
-      cursor: r.resumeFrom - 1,
-      fetch: async (from) => {
-        const page = await session.call("fetch", { fromSeq: from, limit: 200 });
-        return { messages: page.messages.map((x: unknown) => Message.fromJSON(x)), lastSeq: page.lastSeq };
-      },
-      deliver: (message) => this.#options.listener.message(message, { kind: "inbox" }),
-      onError: (err) => m.logger.warn({ err, user: this.user }, "inbox fetch failed; retrying"),
-    });
+    this.#resumedAfter = r.resumeFrom - 1;
+    this.#lastSeq = r.lastSeq;
+    this.#inboxFetch = async (from) => {
+      const page = await session.call("fetch", { fromSeq: from, limit: 200 });
+      return { messages: page.messages.map((x: unknown) => Message.fromJSON(x)), lastSeq: page.lastSeq };
+    };
+    this.#inbox = this.#newInbox(this.#resumedAfter);
     this.#inbox.head(r.lastSeq);
     for (const e of this.#early!) this.#fromUserChannel(e);
     this.#early = undefined;
@@ -179,6 +181,30 @@ export class ClientConnection implements Receiver {
     if (m === undefined || m.seq > 0) return;
     if (m.expiresAtMs !== 0 && m.expiresAtMs <= this.#messaging.clock.now()) return;
     this.#options.listener.message(m, { kind: "topic", subscriptions: matched.map((s) => (s.data as SubscriptionData).data) });
+  }
+
+  #newInbox(cursor: number): SeqTracker {
+    return new SeqTracker({
+      cursor,
+      fetch: this.#inboxFetch!,
+      deliver: (message) => {
+        if (message.seq > this.#lastSeq) this.#lastSeq = message.seq;
+        this.#options.listener.message(message, { kind: "inbox" });
+      },
+      onError: (err) => this.#messaging.logger.warn({ err, user: this.user }, "inbox fetch failed; retrying"),
+    });
+  }
+
+  /**
+   * Delivers the inbox again from after the last acknowledgement (this connection's,
+   * or the device's before it attached): for a gateway whose client only now asked for
+   * its inbox, having let earlier deliveries pass unacknowledged.
+   */
+  replayInbox(): void {
+    this.#open();
+    this.#inbox?.close();
+    this.#inbox = this.#newInbox(Math.max(this.#resumedAfter, this.#ackSeq));
+    this.#inbox.head(Math.max(this.#lastSeq, this.#resumedAfter + 1));
   }
 
   #fromUserChannel(event: Event): void {
@@ -231,6 +257,28 @@ export class ClientConnection implements Receiver {
     };
   }
 
+  /**
+   * Joins the shared subscription `group` on `filter` (a plain-topic filter): each
+   * matching message goes to one member of the group, across every node. Live only:
+   * no retained messages, no queueing for absent members.
+   */
+  subscribeShared(group: string, filter: string, data?: unknown): void {
+    this.#open();
+    checkTopicFilter(filter);
+    const key = `\u0000${group}\u0000${filter}`;
+    this.#subs.get(key)?.close();
+    this.#subs.set(key, this.#messaging.router.subscribeShared(this.tenant, group, filter, this, { data, tracker: undefined } satisfies SubscriptionData));
+  }
+
+  unsubscribeShared(group: string, filter: string): boolean {
+    const key = `\u0000${group}\u0000${filter}`;
+    const sub = this.#subs.get(key);
+    if (sub === undefined) return false;
+    this.#subs.delete(key);
+    sub.close();
+    return true;
+  }
+
   /** Stops a topic subscription; false if there was none. */
   unsubscribe(filter: string): boolean {
     const sub = this.#subs.get(filter);
@@ -242,7 +290,7 @@ export class ClientConnection implements Receiver {
   }
 
   get subscriptions(): readonly string[] {
-    return [...this.#subs.keys()];
+    return [...this.#subs.keys()].filter((k) => !k.startsWith("\u0000"));
   }
 
   /** Follows another user's presence (their `presence:<user>` channel). */

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { Event } from "../../protos/index.ts";
 import { createLogger, type Logger, type Transport, type TransportSubscription } from "../../runtime/index.ts";
 import { channelSubject, filterSubjects } from "./delivery-subjects.ts";
@@ -30,6 +31,12 @@ export interface DeliveryRouterOptions {
    * nodes over it, and theirs come back. Absent in the embedded mode.
    */
   readonly transport?: Transport;
+  /**
+   * A second connection, with echo on, for shared subscriptions (NATS queue groups):
+   * a group's members on every node, this one included, share each message. Needed
+   * with `transport`.
+   */
+  readonly sharedTransport?: Transport;
   /** Subject prefix, e.g. `sb.<cluster>.d`. Default `sb.d`. */
   readonly subjectPrefix?: string;
   readonly logger?: Logger;
@@ -73,10 +80,15 @@ export class DeliveryRouter {
   readonly #recentSet = new Set<string>();
   readonly #resync = new Set<() => void>();
   readonly #slots = new WeakMap<Receiver, Slot>();
+  readonly #sharedTransport: Transport | undefined;
+  /** Shared subscription groups by tenant, under their filters. */
+  readonly #groups = new Map<string, TopicTree<SharedGroup>>();
+  readonly #groupsByKey = new Map<string, SharedGroup>();
   #stamp = 0;
 
   constructor(options: DeliveryRouterOptions = {}) {
     this.#transport = options.transport;
+    this.#sharedTransport = options.sharedTransport ?? options.transport;
     this.#prefix = options.subjectPrefix ?? "sb.d";
     this.#logger = (options.logger ?? createLogger({ nodeId: "router", level: "silent" })).child({ component: "router" });
     this.#transport?.onConnectionChange((connected) => {
@@ -111,6 +123,37 @@ export class DeliveryRouter {
       set.add(entry);
     }
     for (const subject of subjects) this.#retain(subject);
+    return entry;
+  }
+
+  /**
+   * Joins `receiver` to the shared subscription `group` on `filter` of `tenant`
+   * (MQTT's `$share/<group>/<filter>`): each message the filter matches goes to one
+   * member of the group, across every node (NATS queue groups in a cluster, turn by
+   * turn among this node's members).
+   */
+  subscribeShared(tenant: string, group: string, filter: string, receiver: Receiver, data?: unknown): RouterSubscription {
+    const key = `${tenant}\u0000${group}\u0000${filter}`;
+    let g = this.#groupsByKey.get(key);
+    if (g === undefined) {
+      g = { key, tenant, filter, members: [], next: 0, remote: [] };
+      this.#groupsByKey.set(key, g);
+      let tree = this.#groups.get(tenant);
+      if (tree === undefined) this.#groups.set(tenant, (tree = new TopicTree()));
+      tree.add(filter, g);
+      const shared = this.#sharedTransport;
+      if (this.#transport !== undefined && shared !== undefined) {
+        const queue = `sbq.${createHash("sha256").update(key).digest("base64url").slice(0, 22)}`;
+        const group = g;
+        for (const subject of filterSubjects(this.#prefix, tenant, filter)) {
+          group.remote.push(shared.subscribe(subject, (msg) => this.#arrivedShared(group, msg.data), { queue }));
+        }
+      }
+    }
+    let slot = this.#slots.get(receiver);
+    if (slot === undefined) this.#slots.set(receiver, (slot = { receiver, stamp: 0, matched: [] }));
+    const entry = new Entry(this, slot, tenant, `topic:${filter}`, data, [], g);
+    g.members.push(entry);
     return entry;
   }
 
@@ -154,6 +197,17 @@ export class DeliveryRouter {
 
   /** @internal Closing an entry. */
   remove(entry: Entry): void {
+    const g = entry.group;
+    if (g !== undefined) {
+      const i = g.members.indexOf(entry);
+      if (i >= 0) g.members.splice(i, 1);
+      if (g.members.length > 0) return;
+      this.#groupsByKey.delete(g.key);
+      const tree = this.#groups.get(g.tenant);
+      if (tree?.remove(g.filter, g) && tree.size === 0) this.#groups.delete(g.tenant);
+      for (const sub of g.remote) sub.close().catch(() => undefined);
+      return;
+    }
     if (entry.channel.startsWith("topic:")) {
       const tree = this.#topics.get(entry.tenant);
       if (tree?.remove(entry.channel.slice(6), entry) && tree.size === 0) this.#topics.delete(entry.tenant);
@@ -181,8 +235,11 @@ export class DeliveryRouter {
       }
       slot.matched.push(entry);
     };
-    if (channel.startsWith("topic:")) this.#topics.get(tenant)?.match(channel.slice(6), collect);
-    else {
+    if (channel.startsWith("topic:")) {
+      this.#topics.get(tenant)?.match(channel.slice(6), collect);
+      // Shared groups: here only on one node; in a cluster every message reaches them through their queue group.
+      if (this.#transport === undefined) this.#groups.get(tenant)?.match(channel.slice(6), (g) => collect(pickMember(g)));
+    } else {
       const set = this.#exact.get(`${tenant}\u0000${channel}`);
       if (set !== undefined) for (const entry of set) collect(entry);
     }
@@ -213,6 +270,25 @@ export class DeliveryRouter {
     held.sub.close().catch(() => undefined);
   }
 
+  /** A message a shared group's queue subscription got: to one member here. */
+  #arrivedShared(group: SharedGroup, data: Uint8Array): void {
+    if (group.members.length === 0) return;
+    let event: Event;
+    try {
+      event = Event.decode(data);
+    } catch (err) {
+      this.#logger.warn({ err }, "an event from another node could not be decoded");
+      return;
+    }
+    const member = pickMember(group);
+    this.metrics.delivered++;
+    try {
+      member.receiver.receive(event, [member]);
+    } catch (err) {
+      this.#logger.error({ err, tenant: group.tenant }, "a receiver failed");
+    }
+  }
+
   #arrived(data: Uint8Array): void {
     let event: Event;
     try {
@@ -233,6 +309,22 @@ export class DeliveryRouter {
   }
 }
 
+/** A shared subscription group on this node: its members, taking turns. */
+interface SharedGroup {
+  readonly key: string;
+  readonly tenant: string;
+  readonly filter: string;
+  readonly members: Entry[];
+  next: number;
+  readonly remote: TransportSubscription[];
+}
+
+function pickMember(g: SharedGroup): Entry {
+  const m = g.members[g.next % g.members.length]!;
+  g.next = (g.next + 1) % 1_000_000_007;
+  return m;
+}
+
 /** One receiver's grouping of its matched subscriptions for the event being delivered. */
 interface Slot {
   readonly receiver: Receiver;
@@ -247,11 +339,13 @@ class Entry implements RouterSubscription {
   readonly data: unknown;
   readonly subjects: readonly string[];
   readonly slot: Slot;
+  readonly group: SharedGroup | undefined;
   readonly #router: DeliveryRouter;
   #open = true;
 
-  constructor(router: DeliveryRouter, slot: Slot, tenant: string, channel: string, data: unknown, subjects: readonly string[]) {
+  constructor(router: DeliveryRouter, slot: Slot, tenant: string, channel: string, data: unknown, subjects: readonly string[], group?: SharedGroup) {
     this.#router = router;
+    this.group = group;
     this.receiver = slot.receiver;
     this.slot = slot;
     this.tenant = tenant;

@@ -11,6 +11,7 @@ import { SwitchboardError } from "../../runtime/index.ts";
  * | `topic:$SYS/x` | `<prefix>.s.<tenant>.$SYS.x` (apart, so `#` never reaches it) |
  * | `user:alice` | `<prefix>.u.<tenant>.alice` |
  * | `presence:alice` | `<prefix>.p.<tenant>.alice` |
+ * | `client:c1` | `<prefix>.c.<tenant>.c1` |
  * | `topics` | `<prefix>.r.<tenant>` |
  *
  * A topic filter maps to NATS wildcards: `+` to `*`, and a last `#` to `>` plus the
@@ -61,6 +62,7 @@ export function channelSubject(prefix: string, tenant: string, channel: string):
     subject = `${prefix}.${name.startsWith("$") ? "s" : "t"}.${t}.${levelsToTokens(name)}`;
   } else if (channel.startsWith("user:")) subject = `${prefix}.u.${t}.${subjectToken(channel.slice(5))}`;
   else if (channel.startsWith("presence:")) subject = `${prefix}.p.${t}.${subjectToken(channel.slice(9))}`;
+  else if (channel.startsWith("client:")) subject = `${prefix}.c.${t}.${subjectToken(channel.slice(7))}`;
   else if (channel === "topics") subject = `${prefix}.r.${t}`;
   else throw new SwitchboardError("invalid_argument", `no subject for channel ${JSON.stringify(channel)}`);
   return checkLength(subject, channel);

@@ -12,3 +12,5 @@ export type { DeliveryRouterOptions, Receiver, RouterMetrics, RouterSubscription
 export { TopicTree } from "./topic-tree.ts";
 export { SeqTracker } from "./seq-tracker.ts";
 export { channelSubject, filterSubjects, subjectToken } from "./delivery-subjects.ts";
+export { DurableRoutes } from "./durable-routes.ts";
+export type { DurableRoute, Enqueue, RouteMatch } from "./durable-routes.ts";

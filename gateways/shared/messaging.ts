@@ -19,6 +19,7 @@ import {
 import { createLogger, isSwitchboardError, systemClock, SwitchboardError, type ActorRuntime, type Clock, type Logger } from "../../runtime/index.ts";
 import { ClientConnection, type AttachOptions } from "./client-connection.ts";
 import type { DeliveryRouter, Receiver } from "./delivery-router.ts";
+import type { DurableRoutes, Enqueue } from "./durable-routes.ts";
 import { SeqTracker, type SeqPage } from "./seq-tracker.ts";
 import { TopicRegistry } from "./topic-registry.ts";
 import type { Destination, HistoryPage, MessageInput, Sender, SendResult } from "./send-types.ts";
@@ -26,6 +27,11 @@ import type { Destination, HistoryPage, MessageInput, Sender, SendResult } from 
 export interface MessagingOptions {
   readonly runtime: ActorRuntime;
   readonly router: DeliveryRouter;
+  /**
+   * Durable routes (persistent sessions' subscriptions) and how to queue a message in
+   * such a session. Without them no message is queued for an offline client.
+   */
+  readonly durable?: { readonly routes: DurableRoutes; readonly enqueue: Enqueue };
   /** The session actor type the runtime hosts (made with `createSessionActor`). */
   readonly session: SessionActor;
   readonly nodeId: string;
@@ -65,6 +71,7 @@ export class Messaging {
   readonly nodeId: string;
   readonly clock: Clock;
   readonly logger: Logger;
+  readonly durable: MessagingOptions["durable"];
   readonly #runtime: ActorRuntime;
   readonly #session: SessionActor;
   readonly #connections = new Set<ClientConnection>();
@@ -78,6 +85,7 @@ export class Messaging {
     this.clock = options.clock ?? systemClock;
     this.logger = (options.logger ?? createLogger({ nodeId: options.nodeId, level: "silent" })).child({ component: "messaging" });
     this.registry = new TopicRegistry(options.runtime, options.router, this.logger);
+    this.durable = options.durable;
   }
 
   /** Connections attached on this node. */
@@ -131,8 +139,26 @@ export class Messaging {
     message.toTopic = topic;
     const channel = topicChannel(topic);
     this.router.publish(tenant, channel, { eventId: message.id, tenant, channel, message });
-    if (message.retain) await this.topic(tenant, topic).call("retain", { message: Message.toJSON(message) });
+    const durable = this.durable;
+    if (message.retain) {
+      await Promise.all([this.topic(tenant, topic).call("retain", { message: Message.toJSON(message) }), durable?.routes.deliver(tenant, topic, message, durable.enqueue)]);
+    } else if (durable !== undefined && message.qos > 0) {
+      await durable.routes.deliver(tenant, topic, message, durable.enqueue);
+    }
     return { id: message.id, seq: 0, timestampMs: message.timestampMs, duplicate: false };
+  }
+
+  /**
+   * An event an actor publishes (a managed topic's message, a will): to the router,
+   * and a topic message of QoS 1 or 2 also queued for the persistent sessions it
+   * matches. The actor has stored what it needed before; queueing is not waited for.
+   */
+  publishEvent(tenant: string, channel: string, event: Event): void {
+    this.router.publish(tenant, channel, event);
+    const durable = this.durable;
+    const message = event.message;
+    if (durable === undefined || message === undefined || message.qos === 0 || !channel.startsWith("topic:")) return;
+    durable.routes.deliver(tenant, channel.slice(6), message, durable.enqueue).catch((err: unknown) => this.logger.warn({ err, channel }, "a message was not queued for every persistent session"));
   }
 
   /** Presence of each user, in the order asked. */

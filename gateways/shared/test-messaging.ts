@@ -19,7 +19,7 @@ import {
   type StateStore,
 } from "../../runtime/index.ts";
 import { DeliveryRouter } from "./delivery-router.ts";
-import { Messaging } from "./messaging.ts";
+import { Messaging, type MessagingOptions } from "./messaging.ts";
 
 export interface MessagingNode {
   readonly nodeId: string;
@@ -31,13 +31,19 @@ export interface MessagingNode {
 const logger = () => createLogger({ nodeId: "messaging-test", level: process.env.SB_TEST_LOG ?? "silent" });
 
 /** One embedded node: no transport; state and logs in memory unless given. */
-export async function startEmbeddedMessaging(options: { stateStore?: StateStore; messageLog?: MessageLog; session?: SessionOptions; actors?: ActorDefinition<any, any>[] } = {}): Promise<MessagingNode & { close(): Promise<void> }> {
+export async function startEmbeddedMessaging(
+  options: { stateStore?: StateStore; messageLog?: MessageLog; session?: SessionOptions; actors?: ActorDefinition<any, any>[]; durable?: MessagingOptions["durable"] } = {},
+): Promise<MessagingNode & { close(): Promise<void> }> {
   const router = new DeliveryRouter({ logger: logger() });
   const session = createSessionActor(options.session);
-  const services: ActorServices = { publish: (t, c, p) => router.publish(t, c, p as Event), messageLog: options.messageLog ?? new MemoryMessageLog() };
+  let messaging: Messaging | undefined;
+  const services: ActorServices = {
+    publish: (t, c, p) => (messaging ? messaging.publishEvent(t, c, p as Event) : router.publish(t, c, p as Event)),
+    messageLog: options.messageLog ?? new MemoryMessageLog(),
+  };
   const runtime = new ActorRuntime({ nodeId: "n1", actors: [session, TopicActor, TopicDirectory, ...(options.actors ?? [])], stateStore: options.stateStore ?? new MemoryStateStore(), services, logger: logger() });
+  messaging = new Messaging({ runtime, router, session, nodeId: "n1", logger: logger(), durable: options.durable });
   await runtime.start();
-  const messaging = new Messaging({ runtime, router, session, nodeId: "n1", logger: logger() });
   return {
     nodeId: "n1",
     messaging,

@@ -43,6 +43,13 @@ export interface ClusterNodeOptions {
   readonly leaseMs?: number;
   /** `host:port` of this node's gRPC API, read at every heartbeat and published with the lease. */
   readonly grpcAddress?: () => string;
+  /** This node's client listeners by protocol (`mqtt` → `host:port`), published with the lease. */
+  readonly endpoints?: () => Record<string, string>;
+  /**
+   * Called when a drain begins, before partitions move: the gateways ask their clients
+   * to reconnect elsewhere. A failure is logged and the drain goes on.
+   */
+  readonly onDrain?: () => Promise<void>;
   /** The cluster's reminder table; this node fires the reminders of the actors it hosts. */
   readonly reminderTable?: ReminderTable;
   readonly eventLoop?: EventLoopMonitor;
@@ -187,6 +194,7 @@ export class ClusterNode {
       startedAtMs: this.startedAtMs,
       draining: this.#draining,
       grpc: this.#o.grpcAddress?.() ?? "",
+      endpoints: this.#o.endpoints?.() ?? {},
       load: {
         activations: s.activations,
         mailboxDepth: s.mailboxDepthTotal,
@@ -226,6 +234,7 @@ export class ClusterNode {
     const log = this.#o.logger.child({ component: "cluster" });
     log.info({ owned: this.manager.owned().length }, "draining");
     await this.#o.tables.members.put(`node.${this.nodeId}`, encoder.encode(JSON.stringify(this.#record()))).catch(() => undefined);
+    await this.#o.onDrain?.().catch((err: unknown) => log.warn({ err }, "the gateways did not all move their clients"));
     for (;;) {
       if (this.manager.owned().length === 0) break;
       const others = (await this.membership.live().catch(() => [])).filter((m) => m.nodeId !== this.nodeId && !m.draining);
@@ -239,6 +248,12 @@ export class ClusterNode {
     log.info("drained");
     await this.stop();
     this.#markDrained();
+  }
+
+  /** Another live, non-draining node's endpoint for `protocol`, for sending clients there; undefined if none. */
+  async otherEndpoint(protocol: string): Promise<string | undefined> {
+    const others = (await this.membership.live().catch(() => [])).filter((m) => m.nodeId !== this.nodeId && !m.draining && m.endpoints?.[protocol]);
+    return others.length === 0 ? undefined : others[Math.floor(Math.random() * others.length)]!.endpoints![protocol];
   }
 
   /** Where an actor lives: its partition and that partition's record. */

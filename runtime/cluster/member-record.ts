@@ -17,6 +17,8 @@ export interface MemberRecord {
   readonly draining: boolean;
   /** `host:port` of its gRPC API. */
   readonly grpc: string;
+  /** Where its client listeners are, by protocol (`mqtt` → `host:port`), for redirecting clients. */
+  readonly endpoints?: Readonly<Record<string, string>>;
   readonly load: NodeLoad;
 }
 

@@ -288,7 +288,7 @@ export interface Event {
    */
   eventId: string;
   tenant: string;
-  /** `topic:<name>`, `user:<user>`, `presence:<user>` or `topics`. */
+  /** `topic:<name>`, `user:<user>`, `presence:<user>`, `client:<client id>` or `topics`. */
   channel: string;
   message?: Message | undefined;
   presence?: Presence | undefined;
@@ -296,6 +296,27 @@ export interface Event {
   head?: Head | undefined;
   topicChange?: TopicChange | undefined;
   takeover?: Takeover | undefined;
+  queued?: QueuedMessage | undefined;
+}
+
+/**
+ * A message in one client session's queue (an MQTT persistent session), with how it is
+ * to be delivered to that client. Sent on `client:<client id>`.
+ */
+export interface QueuedMessage {
+  /** `seq` is the position in the session's queue. */
+  message:
+    | Message
+    | undefined;
+  /** The delivery QoS: the lower of the message's and the subscription's. */
+  qos: number;
+  /** The identifiers of the client's subscriptions it matched (MQTT 5). */
+  subscriptionIds: number[];
+  /**
+   * Deliver with the retain flag set (retain-as-published, or a retained message sent
+   * because of a subscription).
+   */
+  retain: boolean;
 }
 
 /**
@@ -1242,6 +1263,7 @@ function createBaseEvent(): Event {
     head: undefined,
     topicChange: undefined,
     takeover: undefined,
+    queued: undefined,
   };
 }
 
@@ -1273,6 +1295,9 @@ export const Event: MessageFns<Event> = {
     }
     if (message.takeover !== undefined) {
       Takeover.encode(message.takeover, writer.uint32(74).fork()).join();
+    }
+    if (message.queued !== undefined) {
+      QueuedMessage.encode(message.queued, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -1362,6 +1387,14 @@ export const Event: MessageFns<Event> = {
             message.takeover = Takeover.decode(reader, reader.uint32());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.queued = QueuedMessage.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1393,6 +1426,7 @@ export const Event: MessageFns<Event> = {
         ? TopicChange.fromJSON(object.topic_change)
         : undefined,
       takeover: isSet(object.takeover) ? Takeover.fromJSON(object.takeover) : undefined,
+      queued: isSet(object.queued) ? QueuedMessage.fromJSON(object.queued) : undefined,
     };
   },
 
@@ -1425,6 +1459,9 @@ export const Event: MessageFns<Event> = {
     if (message.takeover !== undefined) {
       obj.takeover = Takeover.toJSON(message.takeover);
     }
+    if (message.queued !== undefined) {
+      obj.queued = QueuedMessage.toJSON(message.queued);
+    }
     return obj;
   },
 
@@ -1452,6 +1489,146 @@ export const Event: MessageFns<Event> = {
     message.takeover = (object.takeover !== undefined && object.takeover !== null)
       ? Takeover.fromPartial(object.takeover)
       : undefined;
+    message.queued = (object.queued !== undefined && object.queued !== null)
+      ? QueuedMessage.fromPartial(object.queued)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseQueuedMessage(): QueuedMessage {
+  return { message: undefined, qos: 0, subscriptionIds: [], retain: false };
+}
+
+export const QueuedMessage: MessageFns<QueuedMessage> = {
+  encode(message: QueuedMessage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.message !== undefined) {
+      Message.encode(message.message, writer.uint32(10).fork()).join();
+    }
+    if (message.qos !== 0) {
+      writer.uint32(16).uint32(message.qos);
+    }
+    if (message.subscriptionIds.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.subscriptionIds) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.retain !== false) {
+      writer.uint32(32).bool(message.retain);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): QueuedMessage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseQueuedMessage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.message = Message.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.qos = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag === 24) {
+              message.subscriptionIds.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.subscriptionIds.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.retain = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): QueuedMessage {
+    return {
+      message: isSet(object.message) ? Message.fromJSON(object.message) : undefined,
+      qos: isSet(object.qos) ? globalThis.Number(object.qos) : 0,
+      subscriptionIds: globalThis.Array.isArray(object?.subscriptionIds)
+        ? object.subscriptionIds.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.subscription_ids)
+        ? object.subscription_ids.map((e: any) => globalThis.Number(e))
+        : [],
+      retain: isSet(object.retain) ? globalThis.Boolean(object.retain) : false,
+    };
+  },
+
+  toJSON(message: QueuedMessage): unknown {
+    const obj: any = {};
+    if (message.message !== undefined) {
+      obj.message = Message.toJSON(message.message);
+    }
+    if (message.qos !== 0) {
+      obj.qos = Math.round(message.qos);
+    }
+    if (message.subscriptionIds?.length) {
+      obj.subscriptionIds = message.subscriptionIds.map((e) => Math.round(e));
+    }
+    if (message.retain !== false) {
+      obj.retain = message.retain;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<QueuedMessage>): QueuedMessage {
+    return QueuedMessage.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<QueuedMessage>): QueuedMessage {
+    const message = createBaseQueuedMessage();
+    message.message = (object.message !== undefined && object.message !== null)
+      ? Message.fromPartial(object.message)
+      : undefined;
+    message.qos = object.qos ?? 0;
+    message.subscriptionIds = object.subscriptionIds?.map((e) => e) || [];
+    message.retain = object.retain ?? false;
     return message;
   },
 };

@@ -1,0 +1,101 @@
+import type { Socket } from "node:net";
+import type { WebSocket } from "ws";
+
+/**
+ * The byte stream under one MQTT connection: a TCP (or TLS) socket, or a WebSocket
+ * whose binary frames carry MQTT bytes ([MQTT-6.0.0-1]..[MQTT-6.0.0-4]). Writes made in
+ * one turn of the event loop leave together.
+ */
+export interface MqttTransport {
+  readonly remoteAddress: string;
+  /** `tcp`, `tls`, `ws` or `wss`. */
+  readonly kind: string;
+  write(bytes: Uint8Array): void;
+  /** Bytes queued for the peer and not yet taken by the kernel. */
+  readonly pendingBytes: number;
+  /** Flushes, then closes. */
+  end(): void;
+  /** Closes at once. */
+  destroy(): void;
+  /** Stops (true) or resumes (false) reading, while inbound packets wait to be handled. */
+  pause?(on: boolean): void;
+  onData(handler: (chunk: Buffer) => void): void;
+  /** Once, however it closed. */
+  onClose(handler: () => void): void;
+}
+
+export function socketTransport(socket: Socket, kind: "tcp" | "tls"): MqttTransport {
+  socket.setNoDelay(true);
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    socket.uncork();
+  };
+  return {
+    remoteAddress: `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`,
+    kind,
+    write(bytes) {
+      if (socket.destroyed) return;
+      if (!corked) {
+        corked = true;
+        socket.cork();
+        process.nextTick(uncork);
+      }
+      socket.write(bytes);
+    },
+    get pendingBytes() {
+      return socket.writableLength;
+    },
+    end: () => void socket.end(),
+    destroy: () => void socket.destroy(),
+    pause: (on) => void (on ? socket.pause() : socket.resume()),
+    onData: (handler) => void socket.on("data", handler),
+    onClose(handler) {
+      socket.once("close", handler);
+      // An error is followed by close; without a listener it would be thrown.
+      socket.on("error", () => undefined);
+    },
+  };
+}
+
+export function webSocketTransport(ws: WebSocket, remoteAddress: string, kind: "ws" | "wss"): MqttTransport {
+  let pending: Uint8Array[] = [];
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (pending.length === 0 || ws.readyState !== ws.OPEN) return;
+    const frame = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+    pending = [];
+    ws.send(frame, { binary: true });
+  };
+  return {
+    remoteAddress,
+    kind,
+    write(bytes) {
+      pending.push(bytes);
+      if (!scheduled) {
+        scheduled = true;
+        process.nextTick(flush);
+      }
+    },
+    get pendingBytes() {
+      return ws.bufferedAmount;
+    },
+    end() {
+      flush();
+      ws.close();
+    },
+    destroy: () => ws.terminate(),
+    pause: (on) => void (on ? ws.pause() : ws.resume()),
+    onData: (handler) =>
+      void ws.on("message", (data, isBinary) => {
+        // [MQTT-6.0.0-1]: MQTT travels in binary frames only; a text frame closes the connection.
+        if (!isBinary) return ws.close(1003, "MQTT uses binary frames");
+        handler(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
+      }),
+    onClose(handler) {
+      ws.once("close", handler);
+      ws.on("error", () => undefined);
+    },
+  };
+}
