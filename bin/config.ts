@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { parse as parseYaml } from "yaml";
-import { apiKeysSetting, settings, show, type NodeSettings, type Setting, type SettingName } from "./settings.ts";
+import type { MqttSettings } from "../gateways/mqtt/index.ts";
+import { apiKeysSetting, mqttSection, settings, show, type NodeSettings, type Setting, type SettingName } from "./settings.ts";
 
 /** A setting the user gave that cannot be used; `message` is one line naming it. */
 export class ConfigError extends Error {
@@ -14,11 +15,21 @@ export interface ConfigSources {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** `--config FILE`, or `SWITCHBOARD_CONFIG`. */
   readonly configFile?: string;
+  /**
+   * Checks the file's `mqtt` section (gateways/mqtt `parseMqttSettings`). `start` passes
+   * it; the commands that only ask a node do not, so they need not load the gateways,
+   * and the section is then accepted unchecked and left out.
+   */
+  readonly parseMqtt?: MqttParser;
 }
+
+/** The `mqtt` section's parts as the file gives them (see `mqttSection`) → the settings; throws an `Error` whose message starts with the key. */
+export type MqttParser = (section: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>) => MqttSettings;
 
 /**
  * Reads a YAML or JSON config file into a flat map of dotted keys. The `tenants`
- * section stays one value: tenant names may hold dots.
+ * section and the parts of `mqtt` in `mqttSection` stay one value each: tenant and user
+ * names may hold dots.
  */
 export function readConfigFile(path: string): Map<string, unknown> {
   let textContent: string;
@@ -40,7 +51,7 @@ export function readConfigFile(path: string): Map<string, unknown> {
   if (typeof doc !== "object" || Array.isArray(doc)) throw new ConfigError(`--config ${path}: the top level must be a mapping of sections (node, grpc, …)`);
   const flat = new Map<string, unknown>();
   const walk = (prefix: string, value: unknown) => {
-    if (prefix !== apiKeysSetting.key && value !== null && typeof value === "object" && !Array.isArray(value)) {
+    if (prefix !== apiKeysSetting.key && !wholeMqttParts.has(prefix) && value !== null && typeof value === "object" && !Array.isArray(value)) {
       for (const [k, v] of Object.entries(value)) walk(prefix ? `${prefix}.${k}` : k, v);
     } else flat.set(prefix, value);
   };
@@ -48,14 +59,18 @@ export function readConfigFile(path: string): Map<string, unknown> {
   return flat;
 }
 
+const wholeMqttParts = new Set<string>(mqttSection.parts.map((p) => `${mqttSection.key}.${p}`));
+
 /**
  * Resolves every setting from flags, environment, config file and defaults, checking
  * each. Throws `ConfigError` with one line naming the offending setting as the user
  * wrote it (the flag, the variable or the file key).
  */
+export function resolveSettings(sources: ConfigSources & { readonly parseMqtt: MqttParser }): NodeSettings & { mqtt: MqttSettings };
+export function resolveSettings(sources: ConfigSources): NodeSettings;
 export function resolveSettings(sources: ConfigSources): NodeSettings {
   const file = sources.configFile === undefined ? new Map<string, unknown>() : readConfigFile(sources.configFile);
-  const known = new Set<string>([...Object.values(settings).map((s) => s.key), apiKeysSetting.key]);
+  const known = new Set<string>([...Object.values(settings).map((s) => s.key), apiKeysSetting.key, ...wholeMqttParts]);
   for (const key of file.keys()) {
     if (!known.has(key)) throw new ConfigError(`--config ${sources.configFile}: unknown setting "${key}" (known: ${[...known].join(", ")})`);
   }
@@ -79,6 +94,7 @@ export function resolveSettings(sources: ConfigSources): NodeSettings {
     }
   }
   out.tenants = resolveApiKeys(sources.env[apiKeysSetting.env], file, sources.configFile);
+  if (sources.parseMqtt !== undefined) out.mqtt = resolveMqtt(sources.parseMqtt, sources.env, file, sources.configFile);
   out.nodeId ??= defaultNodeId();
   return out as NodeSettings;
 }
@@ -92,6 +108,17 @@ function resolveApiKeys(env: string | undefined, file: ReadonlyMap<string, unkno
   }
   try {
     return apiKeysSetting.parseFile(file.get(apiKeysSetting.key));
+  } catch (err) {
+    throw new ConfigError(`--config ${configFile}: ${(err as Error).message}`);
+  }
+}
+
+/** The `mqtt` section's parts found in the file, checked by `parse`; defaults when there are none. */
+function resolveMqtt(parse: MqttParser, env: ConfigSources["env"], file: ReadonlyMap<string, unknown>, configFile: string | undefined): MqttSettings {
+  const section: Record<string, unknown> = {};
+  for (const key of wholeMqttParts) if (file.has(key)) section[key.slice(mqttSection.key.length + 1)] = file.get(key);
+  try {
+    return parse(section, env);
   } catch (err) {
     throw new ConfigError(`--config ${configFile}: ${(err as Error).message}`);
   }

@@ -28,6 +28,9 @@ Usage:
                                   --data-dir ./switchboard-dev-cluster, --nats-server PATH).
   switchboard apikey              Make an API key for the gRPC messaging API and print it once, with
                                   the config lines holding its hash (--tenant T, --json).
+  switchboard passwd              Hash an MQTT user's password for the config file (mqtt.tenants.T.users).
+                                  The password is typed twice at a prompt, or piped in with
+                                  --password-stdin; never a flag (--user U, --tenant T, --cost 10-18, --json).
   switchboard help | --help       This text.
   switchboard version | --version
 

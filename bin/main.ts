@@ -44,6 +44,11 @@ const commands = {
     options: { tenant: stringOption, json: { type: "boolean" } },
     run: async (values: Record<string, unknown>) => (await import("./apikey.ts")).runApiKey({ flags: values }),
   },
+  passwd: {
+    options: { user: stringOption, tenant: stringOption, cost: stringOption, "password-stdin": { type: "boolean" }, json: { type: "boolean" } },
+    run: async (values: Record<string, unknown>) =>
+      (await import("./passwd.ts")).runPasswd({ flags: values, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }),
+  },
   "dev-cluster": {
     options: {
       nodes: stringOption,
@@ -61,7 +66,7 @@ function parse(argv: string[]): { command: keyof typeof commands; values: Record
   if (first === undefined || first === "help" || first === "--help" || first === "-h") return "help";
   if (first === "version" || first === "--version" || first === "-v") return "version";
   if (!Object.hasOwn(commands, first)) {
-    throw new UsageError(first.startsWith("-") ? `unknown option ${first}` : `unknown command "${first}" (commands: start, status, cluster, dev-cluster, apikey, help, version)`);
+    throw new UsageError(first.startsWith("-") ? `unknown option ${first}` : `unknown command "${first}" (commands: start, status, cluster, dev-cluster, apikey, passwd, help, version)`);
   }
   const command = first as keyof typeof commands;
   if (rest.includes("--help") || rest.includes("-h")) return "help";

@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import type { MqttSettings } from "../gateways/mqtt/index.ts";
 
 /**
  * Every setting of `switchboard start`, as data: one row gives the flag, the
@@ -176,7 +177,22 @@ export type NodeSettings = {
 } & {
   /** Tenants and the hashes of their API keys, for the gRPC messaging API. */
   tenants: TenantKeys[];
+  /**
+   * The config file's `mqtt` section, checked, with defaults filled. Present when the
+   * command asked for it (`start` does: see `ConfigSources.parseMqtt`).
+   */
+  mqtt?: MqttSettings;
 };
+
+/**
+ * The parts of the config file's `mqtt` section that gateways/mqtt parses as a whole
+ * (`parseMqttSettings`; its `mqttSettingKeys` is the same list). Each stays one value
+ * when the file is flattened; other `mqtt.*` keys are ordinary settings.
+ */
+export const mqttSection = {
+  key: "mqtt",
+  parts: ["anonymous", "defaultTenant", "tenants", "acl", "limits", "tls"],
+} as const;
 
 /** One tenant of the gRPC messaging API and the hashes of its API keys. */
 export interface TenantKeys {

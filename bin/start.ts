@@ -11,6 +11,7 @@ import {
   type Logger,
 } from "../runtime/index.ts";
 import { ApiKeyTable, createMessagingService, type MessagingService } from "../gateways/grpc/index.ts";
+import { parseMqttSettings } from "../gateways/mqtt/index.ts";
 import { ConfigError, resolveSettings } from "./config.ts";
 import { startNode, type RunningNode } from "./node.ts";
 import type { NodeSettings } from "./settings.ts";
@@ -50,7 +51,7 @@ function fail(line: string): number {
  */
 export async function runStart(input: StartInput): Promise<number> {
   const configFile = input.flags.config ?? (input.env.SWITCHBOARD_CONFIG || undefined);
-  const cfg = resolveSettings({ flags: input.flags, env: input.env, configFile });
+  const cfg = resolveSettings({ flags: input.flags, env: input.env, configFile, parseMqtt: (section, env) => parseMqttSettings(section, { env }) });
   const dataDir = cfg.nats === undefined ? prepareDataDir(cfg.dataDir) : resolve(cfg.dataDir);
 
   const telemetry = startTelemetry({ nodeId: cfg.nodeId, env: input.env });

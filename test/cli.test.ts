@@ -1,11 +1,15 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { mqttSection } from "../bin/settings.ts";
+import { mqttSettingKeys, parsePasswordHash, verifyPassword } from "../gateways/mqtt/index.ts";
 import { freePort } from "./support/free-port.ts";
-import { NodeProcess, runCli } from "./support/node-process.ts";
+import { NodeProcess, cliPath, repoRoot, runCli } from "./support/node-process.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "sb-cli-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -189,4 +193,110 @@ test("`status` shows the runtime's load figures", async () => {
   assert.equal(r.code, 0, r.stderr);
   for (const label of ["turns", "refused", "event loop", "memory"]) assert.match(r.stdout, new RegExp(`^  ${label}\\s`, "m"), label);
   assert.match(r.stdout, /lag p99 \d+\.\d ms/);
+});
+
+describe("switchboard passwd and the config file's mqtt section", () => {
+  /** Runs `switchboard passwd ARGS…` with `input` on standard input (none: stdin closed at once). */
+  async function passwd(args: readonly string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const child = spawn(process.execPath, [cliPath, "passwd", ...args], { cwd: repoRoot, env: { ...process.env, ...cleanEnv }, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d));
+    child.stderr.on("data", (d: Buffer) => (stderr += d));
+    child.stdin.end(input ?? "");
+    const [code] = (await once(child, "exit")) as [number | null];
+    return { code, stdout, stderr };
+  }
+
+  test("hashes a password from standard input, prints the config lines, and the hash verifies it", async () => {
+    const r = await passwd(["--password-stdin", "--user", "alice", "--tenant", "acme"], "s3cret pass\n");
+    assert.equal(r.code, 0, r.stderr);
+    const hash = /^ {2}(scrypt:\S+)$/m.exec(r.stdout)?.[1];
+    assert.ok(hash, r.stdout);
+    assert.ok(r.stdout.includes(`    tenants:\n      acme:\n        users:\n          alice: { password: "${hash}" }`), r.stdout);
+    assert.ok(r.stdout.includes("alice@acme"));
+    assert.ok(!r.stdout.includes("s3cret"), "the password is never printed");
+    assert.equal(await verifyPassword(parsePasswordHash(hash), "s3cret pass"), true, "one trailing newline is dropped");
+    assert.equal(await verifyPassword(parsePasswordHash(hash), "s3cret pass\n"), false);
+  });
+
+  test("--json and --cost", async () => {
+    const r = await passwd(["--password-stdin", "--json", "--cost", "10"], "pw");
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { tenant: null; user: null; hash: string };
+    assert.equal(out.tenant, null);
+    assert.equal(out.user, null);
+    assert.match(out.hash, /^scrypt:1024:8:1:/);
+    assert.equal(await verifyPassword(parsePasswordHash(out.hash), "pw"), true);
+  });
+
+  test("no password from a flag, no terminal, an empty password or bad options: one line, exit 2", async () => {
+    const noTty = await passwd([]);
+    assert.equal(noTty.code, 2);
+    assert.equal(oneLine(noTty.stderr), "switchboard: no terminal to ask for the password on: pipe it in with --password-stdin");
+    const empty = await passwd(["--password-stdin"], "\n");
+    assert.equal(empty.code, 2);
+    assert.equal(oneLine(empty.stderr), "switchboard: the password is empty");
+    const flag = await passwd(["--password", "hunter2"]);
+    assert.equal(flag.code, 2);
+    assert.equal(oneLine(flag.stderr), "switchboard: unknown option --password for passwd (see switchboard --help)");
+    const user = await passwd(["--password-stdin", "--user", "*"], "pw");
+    assert.equal(user.code, 2);
+    assert.match(oneLine(user.stderr), /^switchboard: --user: "\*" is not a user name/);
+    const cost = await passwd(["--password-stdin", "--cost", "40"], "pw");
+    assert.equal(cost.code, 2);
+    assert.match(oneLine(cost.stderr), /^switchboard: --cost: "40" is not a cost \(10-18/);
+  });
+
+  test("a node starts with the mqtt section holding that hash; a bad value stops it with one line naming the key", async () => {
+    const made = await passwd(["--password-stdin", "--json", "--cost", "10"], "pw");
+    const { hash } = JSON.parse(made.stdout) as { hash: string };
+    const good = join(scratch, "mqtt-good.yaml");
+    writeFileSync(
+      good,
+      [
+        "mqtt:",
+        "  anonymous: { enabled: false }",
+        "  tenants:",
+        "    acme:",
+        `      users: { alice: { password: "${hash}" } }`,
+        "  acl:",
+        "    default: deny",
+        '    rules: [{ action: allow, tenant: acme, topic: "devices/%u/#" }]',
+        "  limits: { maxInflight: 10 }",
+        "",
+      ].join("\n"),
+    );
+    {
+      // A free MQTT port through the environment, which a node without an MQTT listener ignores.
+      await using node = new NodeProcess(["--config", good, "--grpc-port", "0", "--data-dir", dataDir()], { env: { ...cleanEnv, SWITCHBOARD_MQTT_PORT: "0" } });
+      await node.started();
+    }
+    const bad = join(scratch, "mqtt-bad.yaml");
+    writeFileSync(bad, "mqtt:\n  tenants:\n    acme:\n      users:\n        alice: { password: hunter2 }\n");
+    const r = await runCli(["start", "--config", bad, "--grpc-port", "0", "--data-dir", dataDir()], { env: cleanEnv });
+    assert.equal(r.code, 2);
+    assert.equal(
+      oneLine(r.stderr),
+      `switchboard: --config ${bad}: mqtt.tenants.acme.users.alice.password: not a password hash (scrypt:<N>:<r>:<p>:<salt base64>:<hash base64>; \`switchboard passwd\` makes one); the configuration holds hashes only`,
+    );
+    const unknown = join(scratch, "mqtt-unknown.yaml");
+    writeFileSync(unknown, "mqtt:\n  limit: { maxInflight: 10 }\n");
+    const u = await runCli(["start", "--config", unknown], { env: cleanEnv });
+    assert.equal(u.code, 2);
+    assert.match(oneLine(u.stderr), /unknown setting "mqtt\.limit\.maxInflight"/);
+  });
+
+  test("`status` reads a config file with an mqtt section without checking it", async () => {
+    const file = join(scratch, "mqtt-status.yaml");
+    const port = await freePort();
+    writeFileSync(file, `grpc: { port: ${port} }\nmqtt:\n  limits: { maxInflight: 0 }\n`);
+    const r = await runCli(["status", "--config", file, "--timeout-ms", "300"], { env: cleanEnv });
+    assert.equal(r.code, 1, "no node answers: the config itself was fine for status");
+    assert.match(oneLine(r.stderr), new RegExp(`no Switchboard node answered at 127\\.0\\.0\\.1:${port}`));
+  });
+
+  test("bin/ keeps whole the same parts of the mqtt section that gateways/mqtt parses", () => {
+    assert.deepEqual([...mqttSection.parts], [...mqttSettingKeys]);
+  });
 });

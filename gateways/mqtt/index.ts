@@ -10,5 +10,5 @@ export type { MqttLimits } from "./mqtt-limits.ts";
 export { MqttMetrics } from "./mqtt-metrics.ts";
 export { checkExposure, isLoopback, mqttSettingKeys, parseMqttSettings } from "./mqtt-settings.ts";
 export type { MqttSettings, ParseMqttOptions } from "./mqtt-settings.ts";
-export { createAcl, createAuthenticator, defaultLogN, hashPassword, isUserName, loadTls, maxLogN, minLogN, verifiedCertificateCn } from "./auth/index.ts";
+export { createAcl, createAuthenticator, defaultLogN, hashPassword, isUserName, loadTls, maxLogN, minLogN, parsePasswordHash, verifiedCertificateCn, verifyPassword } from "./auth/index.ts";
 export type { MqttAcl, MqttAclRule, MqttAclSettings, MqttAuthenticator, MqttAuthRefusal, MqttAuthResult, MqttAuthSettings, MqttClientAcl, MqttClientIdentity, MqttJwtSettings, MqttLogin, MqttTenantAuth, MqttTlsSettings } from "./auth/index.ts";
