@@ -122,13 +122,25 @@ describe("the access list", () => {
     assert.equal(acl.canPublish(alice, "sensors/secret/key"), false);
     assert.equal(acl.canSubscribe(alice, "sensors/+/temp"), true);
     assert.equal(acl.canSubscribe(alice, "sensors/secret/#"), false);
-    // The deny rule does not cover `sensors/#`, so the allow rule decides: the client
-    // may subscribe to the whole tree, secret included. Put narrower denies for
-    // subscriptions in their own terms (see docs/mqtt.md).
+    // The deny rule does not cover `sensors/#`, so the allow rule grants the
+    // subscription; the deny holds at delivery.
     assert.equal(acl.canSubscribe(alice, "sensors/#"), true);
+    assert.equal(acl.canReceive(alice, "sensors/k1/temp"), true);
+    assert.equal(acl.canReceive(alice, "sensors/secret/key"), false);
+    assert.equal(acl.forClient(alice).checksDelivery, true);
     assert.equal(acl.canSubscribe(alice, "news/today"), true);
     assert.equal(acl.canPublish(alice, "news/today"), false, "news is subscribe-only");
     assert.equal(acl.canPublish(alice, "other"), false, "default deny");
+  });
+
+  test("delivery needs checking only when a subscribe rule denies", () => {
+    const allowOnly = createAcl({ default: "deny", rules: [rule({ action: "allow", access: "subscribe", topic: "a/#" }), rule({ action: "deny", access: "publish", topic: "a/b" })] });
+    assert.equal(allowOnly.forClient(alice).checksDelivery, false);
+    assert.equal(allowOnly.canReceive(alice, "a/b"), true, "the publish deny is not about receiving");
+    assert.equal(createAcl({ default: "deny", rules: [] }).forClient(alice).checksDelivery, false);
+    const denyAll = createAcl({ default: "allow", rules: [rule({ action: "deny", tenant: "beta", topic: "#" })] });
+    assert.equal(denyAll.forClient(alice).checksDelivery, false, "a rule for another tenant does not concern alice");
+    assert.equal(denyAll.forClient(beta).checksDelivery, true);
   });
 
   test("rules single out tenants, users and anonymous clients", () => {

@@ -45,11 +45,22 @@ export interface MqttClientAcl {
    * (`$share/<group>/<filter>`) is checked by its filter. A malformed filter is refused.
    */
   canSubscribe(filter: string): boolean;
+  /**
+   * Whether a message on `topic`, matched by one of the client's subscriptions, may be
+   * delivered to it, under the subscribe rules. A deny narrower than a subscription
+   * does not refuse the subscription (deny `sensors/secret/#` then allow `sensors/#`
+   * still grants `sensors/#`), so it holds at delivery, as Mosquitto's read check does.
+   * Needed only when `checksDelivery`.
+   */
+  canReceive(topic: string): boolean;
+  /** Whether any subscribe rule for this client denies: only then can `canReceive` refuse what a granted subscription matches. */
+  readonly checksDelivery: boolean;
 }
 
 export interface MqttAcl {
   canPublish(who: MqttClientIdentity, topic: string): boolean;
   canSubscribe(who: MqttClientIdentity, filter: string): boolean;
+  canReceive(who: MqttClientIdentity, topic: string): boolean;
   /** The rules that concern `who`, substituted once: the cheapest way to check one connection's packets. */
   forClient(who: MqttClientIdentity): MqttClientAcl;
 }
@@ -135,6 +146,10 @@ export function createAcl(settings: MqttAclSettings, options: AclOptions = {}): 
         if (levels === undefined) return false;
         return subscribe.length === 0 ? fallback : decide(subscribe, levels, fallback);
       },
+      canReceive(topic) {
+        return subscribe.length === 0 ? fallback : decide(subscribe, topic.split("/"), fallback);
+      },
+      checksDelivery: subscribe.some((r) => !r.allow),
     };
   }
 
@@ -152,6 +167,7 @@ export function createAcl(settings: MqttAclSettings, options: AclOptions = {}): 
   return {
     canPublish: (who, topic) => cached(who).canPublish(topic),
     canSubscribe: (who, filter) => cached(who).canSubscribe(filter),
+    canReceive: (who, topic) => cached(who).canReceive(topic),
     forClient,
   };
 }
