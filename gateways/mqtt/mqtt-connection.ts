@@ -10,7 +10,8 @@ import { FrameGuard } from "./frame-guard.ts";
 import type { MqttContext, MqttIdentity } from "./mqtt-context.ts";
 import type { MqttTransport } from "./mqtt-transport.ts";
 import { encodePublish, propertyList } from "./publish-encoder.ts";
-import { connackV3, Reason } from "./reason-codes.ts";
+import { connectFault, supportedProtocol } from "./packet-checks.ts";
+import { ConnackV3, connackV3, Reason } from "./reason-codes.ts";
 
 type Version = 3 | 4 | 5;
 type QoS = 0 | 1 | 2;
@@ -162,11 +163,7 @@ export class MqttConnection {
     if (this.#state === "closed") return;
     if (this.#state === "awaiting-connect") {
       // [MQTT-3.1.2-2]: an unsupported protocol level gets CONNACK 0x01 (3.1.1) / 0x84 (5), then close.
-      if (/protocol version/i.test(err.message)) {
-        this.#t.write(mqtt.generate({ cmd: "connack", returnCode: 1, sessionPresent: false }, { protocolVersion: 4 }));
-        this.#ctx.metrics.connectionsRefused++;
-        return this.#drop(`unsupported protocol version: ${err.message}`);
-      }
+      if (/protocol version/i.test(err.message)) return this.#refuseVersion(err.message);
       // [MQTT-3.1.0-1], [MQTT-3.1.2-1]: anything else before a valid CONNECT closes the connection.
       return this.#drop(`not a valid CONNECT: ${err.message}`);
     }
@@ -249,8 +246,13 @@ export class MqttConnection {
     clearTimeout(this.#connectTimer);
     this.#state = "connecting";
     const version = (p.protocolVersion ?? 4) as Version;
+    // [MQTT-3.1.2-2]: a level this name does not go with gets return code 0x01, in 3.1.1's form.
+    if (!supportedProtocol(p)) return this.#refuseVersion(`protocol ${p.protocolId} level ${version}`);
     this.#version = version;
     (this.#parser as unknown as { settings: { protocolVersion: number } }).settings.protocolVersion = version;
+    const fault = connectFault(p);
+    // Before CONNACK a fault is answered with a CONNACK in v5 and a close in 3.1.1 (4.13.1).
+    if (fault !== undefined) return version === 5 ? this.#refuse(fault.reason, fault.why) : this.#drop(`CONNECT refused: ${fault.why}`);
     const limits = this.#ctx.limits;
     const props = p.properties ?? {};
     if (version === 5 && props.authenticationMethod !== undefined) return this.#refuse(Reason.badAuthenticationMethod, "enhanced authentication is not supported");
@@ -390,6 +392,13 @@ export class MqttConnection {
       expiresAtMs: 0,
     };
     return { message: Message.toJSON(message), delayMs: (props.willDelayInterval ?? 0) * 1000, expiryMs: (props.messageExpiryInterval ?? 0) * 1000 };
+  }
+
+  /** CONNACK 0x01 (unacceptable protocol version) in 3.1.1's form, which a client of any version reads, then close. */
+  #refuseVersion(why: string): void {
+    this.#ctx.metrics.connectionsRefused++;
+    this.#t.write(mqtt.generate({ cmd: "connack", returnCode: ConnackV3.unacceptableProtocolVersion, sessionPresent: false }, { protocolVersion: 4 }));
+    this.#drop(`unsupported protocol: ${why}`);
   }
 
   #refuse(reason: number, why: string): void {

@@ -3,7 +3,8 @@
 import { DurableRoutes } from "../shared/index.ts";
 import { startEmbeddedMessaging } from "../shared/test-messaging.ts";
 import { Message } from "../../protos/index.ts";
-import { createLogger, MemoryKvTable, MemoryMessageLog, MemoryStateStore, type MessageLog, type StateStore, type KvTable } from "../../runtime/index.ts";
+import type { MqttSessionActor } from "../../actors/index.ts";
+import { createLogger, MemoryKvTable, MemoryMessageLog, MemoryReminderTable, MemoryStateStore, ReminderService, systemClock, type ActorRuntime, type MessageLog, type StateStore, type KvTable } from "../../runtime/index.ts";
 import type { MqttAccess, MqttLoginAttempt, MqttLoginResult } from "./mqtt-context.ts";
 import { MqttGateway, type MqttListenerInfo, type MqttListenerOptions } from "./mqtt-gateway.ts";
 import type { MqttLimits } from "./mqtt-limits.ts";
@@ -15,6 +16,12 @@ export interface TestMqttNode {
   readonly port: number;
   readonly listeners: MqttListenerInfo[];
   readonly messaging: Awaited<ReturnType<typeof startEmbeddedMessaging>>["messaging"];
+  /** The node's actor runtime (session actors, topic actors), for assertions. */
+  readonly runtime: ActorRuntime;
+  readonly sessionActor: MqttSessionActor;
+  readonly routes: DurableRoutes;
+  /** What the MQTT session actor of `clientId` holds (`info`): queued, dropped, subscriptions, … */
+  sessionInfo(clientId: string, tenant?: string): Promise<{ exists: boolean; connected: boolean; subscriptions: number; queued: number; dropped: number; expiryMs: number }>;
   close(): Promise<void>;
 }
 
@@ -36,7 +43,9 @@ export async function startTestMqtt(o: TestMqttOptions = {}): Promise<TestMqttNo
   const logger = createLogger({ nodeId: "mqtt-test", level: process.env.SB_TEST_LOG ?? "silent" });
   const routes = new DurableRoutes(o.routesTable ?? new MemoryKvTable(), logger);
   await routes.start();
-  const node = await startEmbeddedMessaging({ actors: [sessionActor], stateStore: o.stateStore ?? new MemoryStateStore(), messageLog: o.messageLog ?? new MemoryMessageLog(), durable: { routes, enqueue: (tenant, m, message) => node.runtime.ref(sessionActor, `${tenant}:${m.clientId}`).call("enqueue", { message: Message.toJSON(message), qos: m.qos, subscriptionIds: m.subscriptionIds, retain: m.retain }) } });
+  // Durable reminders fire wills with a delay and end expired sessions, as on a real node.
+  const reminders = new ReminderService({ table: new MemoryReminderTable(), clock: systemClock, logger });
+  const node = await startEmbeddedMessaging({ reminders, actors: [sessionActor], stateStore: o.stateStore ?? new MemoryStateStore(), messageLog: o.messageLog ?? new MemoryMessageLog(), durable: { routes, enqueue: (tenant, m, message) => node.runtime.ref(sessionActor, `${tenant}:${m.clientId}`).call("enqueue", { message: Message.toJSON(message), qos: m.qos, subscriptionIds: m.subscriptionIds, retain: m.retain }) } });
   const gateway = new MqttGateway({
     nodeId: node.nodeId,
     messaging: node.messaging,
@@ -57,6 +66,10 @@ export async function startTestMqtt(o: TestMqttOptions = {}): Promise<TestMqttNo
     port,
     listeners,
     messaging: node.messaging,
+    runtime: node.runtime,
+    sessionActor,
+    routes,
+    sessionInfo: (clientId, tenant = "default") => node.runtime.ref(sessionActor, `${tenant}:${clientId}`).call("info"),
     async close() {
       await gateway.close();
       await node.close();

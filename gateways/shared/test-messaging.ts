@@ -16,6 +16,7 @@ import {
   type ActorServices,
   type ClusterTables,
   type MessageLog,
+  type ReminderScheduler,
   type StateStore,
 } from "../../runtime/index.ts";
 import { DeliveryRouter } from "./delivery-router.ts";
@@ -30,9 +31,9 @@ export interface MessagingNode {
 
 const logger = () => createLogger({ nodeId: "messaging-test", level: process.env.SB_TEST_LOG ?? "silent" });
 
-/** One embedded node: no transport; state and logs in memory unless given. */
+/** One embedded node: no transport; state and logs in memory unless given; reminders only when given. */
 export async function startEmbeddedMessaging(
-  options: { stateStore?: StateStore; messageLog?: MessageLog; session?: SessionOptions; actors?: ActorDefinition<any, any>[]; durable?: MessagingOptions["durable"] } = {},
+  options: { stateStore?: StateStore; messageLog?: MessageLog; session?: SessionOptions; actors?: ActorDefinition<any, any>[]; durable?: MessagingOptions["durable"]; reminders?: ReminderScheduler } = {},
 ): Promise<MessagingNode & { close(): Promise<void> }> {
   const router = new DeliveryRouter({ logger: logger() });
   const session = createSessionActor(options.session);
@@ -41,7 +42,7 @@ export async function startEmbeddedMessaging(
     publish: (t, c, p) => (messaging ? messaging.publishEvent(t, c, p as Event) : router.publish(t, c, p as Event)),
     messageLog: options.messageLog ?? new MemoryMessageLog(),
   };
-  const runtime = new ActorRuntime({ nodeId: "n1", actors: [session, TopicActor, TopicDirectory, ...(options.actors ?? [])], stateStore: options.stateStore ?? new MemoryStateStore(), services, logger: logger() });
+  const runtime = new ActorRuntime({ nodeId: "n1", actors: [session, TopicActor, TopicDirectory, ...(options.actors ?? [])], stateStore: options.stateStore ?? new MemoryStateStore(), services, reminders: options.reminders, logger: logger() });
   messaging = new Messaging({ runtime, router, session, nodeId: "n1", logger: logger(), durable: options.durable });
   await runtime.start();
   return {

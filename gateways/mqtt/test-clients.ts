@@ -1,0 +1,237 @@
+// Clients for the MQTT gateway's tests: mqtt.js with what it received, a raw socket
+// speaking mqtt-packet (for malformed and edge packets), the mosquitto command-line
+// clients run as child processes, and a fuzzer. (Not a test file.)
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { connect as netConnect, type Socket } from "node:net";
+import mqtt from "mqtt";
+import type { IClientOptions, IPublishPacket as ClientPublishPacket, MqttClient } from "mqtt";
+import mqttPacket from "mqtt-packet";
+import type { Packet } from "mqtt-packet";
+
+/** Polls `condition` every few ms until it holds; fails naming `what` after `timeoutMs`. */
+export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** One PUBLISH an mqtt.js client received. */
+export interface Received {
+  readonly topic: string;
+  readonly text: string;
+  readonly packet: ClientPublishPacket;
+}
+
+/** An mqtt.js client that records what it receives, and how its connection ended. */
+export class TestClient {
+  readonly client: MqttClient;
+  readonly received: Received[] = [];
+  /** DISCONNECT packets from the server (v5). */
+  readonly disconnects: mqttPacket.IDisconnectPacket[] = [];
+  closed = false;
+
+  constructor(client: MqttClient) {
+    this.client = client;
+    client.on("message", (topic, payload, packet) => void this.received.push({ topic, text: payload.toString(), packet }));
+    client.on("disconnect", (p) => void this.disconnects.push(p));
+    client.on("close", () => void (this.closed = true));
+    client.on("error", () => undefined);
+  }
+
+  texts(): string[] {
+    return this.received.map((r) => r.text);
+  }
+
+  /** Waits until `n` messages have arrived in all. */
+  async until(n: number, timeoutMs = 3000): Promise<Received[]> {
+    await waitFor(() => this.received.length >= n, `${n} messages (got ${JSON.stringify(this.texts())})`, timeoutMs);
+    return this.received;
+  }
+
+  async waitClosed(timeoutMs = 3000): Promise<void> {
+    await waitFor(() => this.closed, "the connection to close", timeoutMs);
+  }
+
+  /** Ends the connection with DISCONNECT; tolerates one already closed. */
+  async end(): Promise<void> {
+    if (this.closed) return void this.client.end(true);
+    await this.client.endAsync();
+  }
+}
+
+/**
+ * Connects mqtt.js (no automatic reconnect). `url` may be `mqtt://` or `ws://`.
+ * Rejects on a refused CONNECT.
+ */
+export async function connectClient(url: string, options: IClientOptions = {}): Promise<TestClient> {
+  const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 3000, ...options }, false);
+  return new TestClient(client);
+}
+
+/**
+ * A raw MQTT connection over TCP: packets are written with mqtt-packet (or as bytes),
+ * and what the server sends is parsed in the version given.
+ */
+export class RawClient {
+  readonly socket: Socket;
+  readonly packets: Packet[] = [];
+  closed = false;
+  readonly #parser: ReturnType<typeof mqttPacket.parser>;
+  readonly #version: 3 | 4 | 5;
+  #read = 0;
+
+  private constructor(socket: Socket, version: 3 | 4 | 5) {
+    this.socket = socket;
+    this.#version = version;
+    this.#parser = mqttPacket.parser({ protocolVersion: version });
+    this.#parser.on("packet", (p: Packet) => void this.packets.push(p));
+    this.#parser.on("error", () => undefined);
+    socket.on("data", (b) => void this.#parser.parse(b));
+    socket.on("close", () => void (this.closed = true));
+    socket.on("error", () => undefined);
+  }
+
+  static async open(port: number, version: 3 | 4 | 5 = 4): Promise<RawClient> {
+    const socket = netConnect({ host: "127.0.0.1", port });
+    socket.setNoDelay(true);
+    await new Promise<void>((resolve, reject) => {
+      socket.once("connect", resolve);
+      socket.once("error", reject);
+    });
+    return new RawClient(socket, version);
+  }
+
+  /** Opens, sends CONNECT (with `connect`'s fields) and waits for a successful CONNACK. */
+  static async connected(port: number, version: 4 | 5, connect: Partial<mqttPacket.IConnectPacket> = {}): Promise<{ raw: RawClient; connack: mqttPacket.IConnackPacket }> {
+    const raw = await RawClient.open(port, version);
+    raw.send({ cmd: "connect", protocolId: "MQTT", protocolVersion: version, clean: true, keepalive: 0, clientId: `raw-${Math.random().toString(36).slice(2)}`, ...connect });
+    const connack = (await raw.expect("connack")) as mqttPacket.IConnackPacket;
+    assert.equal(version === 5 ? connack.reasonCode : connack.returnCode, 0, "CONNECT accepted");
+    return { raw, connack };
+  }
+
+  bytes(p: Packet): Buffer {
+    return mqttPacket.generate(p, { protocolVersion: this.#version });
+  }
+
+  send(p: Packet): void {
+    this.socket.write(this.bytes(p));
+  }
+
+  sendBytes(b: Uint8Array): void {
+    this.socket.write(b);
+  }
+
+  /** Packets received and not yet taken by `next`/`expect`. */
+  get unread(): Packet[] {
+    return this.packets.slice(this.#read);
+  }
+
+  /** The next packet received (waiting for it); undefined if the connection closes first. */
+  async next(timeoutMs = 3000): Promise<Packet | undefined> {
+    await waitFor(() => this.packets.length > this.#read || this.closed, "a packet from the server", timeoutMs);
+    return this.packets.length > this.#read ? this.packets[this.#read++] : undefined;
+  }
+
+  /** The next packet, which must be a `cmd`. */
+  async expect<C extends Packet["cmd"]>(cmd: C, timeoutMs = 3000): Promise<Extract<Packet, { cmd: C }>> {
+    const p = await this.next(timeoutMs);
+    assert.ok(p !== undefined, `expected ${cmd}, but the connection closed`);
+    assert.equal(p.cmd, cmd, `expected ${cmd}, got ${JSON.stringify(p)}`);
+    return p as Extract<Packet, { cmd: C }>;
+  }
+
+  /** Nothing more arrives for `ms`. */
+  async quiet(ms = 100): Promise<void> {
+    await sleep(ms);
+    assert.deepEqual(this.unread, [], "no packet expected");
+  }
+
+  async waitClosed(timeoutMs = 3000): Promise<void> {
+    await waitFor(() => this.closed, "the server to close the connection", timeoutMs);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** A mosquitto_pub / mosquitto_sub run: started asynchronously, stopped by its PID. */
+export interface MosquittoRun {
+  readonly pid: number;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  /** Resolves with the exit code (null when killed by a signal). */
+  readonly exited: Promise<number | null>;
+  kill(): void;
+}
+
+export function mosquitto(command: "mosquitto_pub" | "mosquitto_sub", args: readonly string[]): MosquittoRun {
+  const child = spawn(`/usr/bin/${command}`, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (b: Buffer) => void (out += b.toString()));
+  child.stderr.on("data", (b: Buffer) => void (err += b.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
+  if (child.pid === undefined) throw new Error(`${command} did not start`);
+  const pid = child.pid;
+  return {
+    pid,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    kill() {
+      if (child.exitCode === null && child.signalCode === null) process.kill(pid, "SIGTERM");
+    },
+  };
+}
+
+/** Runs a mosquitto client to its end; fails if it exits non-zero or takes too long. */
+export async function runMosquitto(command: "mosquitto_pub" | "mosquitto_sub", args: readonly string[], timeoutMs = 5000): Promise<string> {
+  const run = mosquitto(command, args);
+  const timer = setTimeout(() => run.kill(), timeoutMs);
+  const code = await run.exited;
+  clearTimeout(timer);
+  assert.equal(code, 0, `${command} ${args.join(" ")} exited ${code}: ${run.stderr()}`);
+  return run.stdout();
+}
+
+/** Splits `bytes` into chunks at random places (1..maxChunk bytes each). */
+export function randomSplits(bytes: Uint8Array, random: () => number, maxChunk = 16): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    const n = 1 + Math.floor(random() * maxChunk);
+    out.push(bytes.subarray(at, at + n));
+    at += n;
+  }
+  return out;
+}
+
+/** A small deterministic generator (mulberry32), so a failing fuzz run can be repeated by its seed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A CONNECT's bytes with any protocol name, level and flags (mqtt-packet writes only
+ * valid ones). `flags` 0x02 is Clean Session alone.
+ */
+export function connectBytes(name: string, level: number, clientId = "x", flags = 0x02): Buffer {
+  const n = Buffer.from(name);
+  const id = Buffer.from(clientId);
+  const body = Buffer.concat([Buffer.from([0, n.length]), n, Buffer.from([level, flags, 0, 0]), level === 5 ? Buffer.from([0]) : Buffer.alloc(0), Buffer.from([0, id.length]), id]);
+  return Buffer.concat([Buffer.from([0x10, body.length]), body]);
+}
