@@ -235,11 +235,23 @@ describe("TLS client certificate as the identity", () => {
     assert.deepEqual(await auth.authenticate(login({ certificateCn: "meter-2" })), { ok: true, tenant: "default", user: "meter-2", anonymous: false });
   });
 
-  test("no certificate, or one naming a tenant not configured: not authorized", async () => {
+  test("a certificate naming a tenant not configured, or no user: not authorized", async () => {
     const auth = createAuthenticator(withCerts());
-    for (const l of [login({ username: "alice@acme", password: "alice-pw" }), login({ certificateCn: "m@nowhere" }), login({ certificateCn: "@acme" })]) {
+    for (const l of [login({ certificateCn: "m@nowhere", username: "alice@acme", password: "alice-pw" }), login({ certificateCn: "@acme" })]) {
       const r = await auth.authenticate(l);
       assert.equal(!r.ok && r.reason, "not_authorized");
     }
+  });
+
+  test("without a certificate (a plain listener), the other rules apply", async () => {
+    const auth = createAuthenticator(withCerts());
+    assert.deepEqual(await auth.authenticate(login({ username: "alice@acme", password: "alice-pw" })), { ok: true, tenant: "acme", user: "alice", anonymous: false });
+    const anonymous = await auth.authenticate(login());
+    assert.equal(!anonymous.ok && anonymous.reason, "not_authorized", "anonymous access is off in these settings");
+  });
+
+  test("a certificate counts only when useIdentityAsUsername is on", async () => {
+    const auth = createAuthenticator(settings());
+    assert.deepEqual(await auth.authenticate(login({ certificateCn: "meter-1@acme", clientId: "m1" })), { ok: true, tenant: "default", user: "m1", anonymous: true });
   });
 });

@@ -58,7 +58,7 @@ export interface MqttAuthSettings {
   /** The tenant of a username without `@tenant`. */
   readonly defaultTenant: string;
   readonly tenants: ReadonlyMap<string, MqttTenantAuth>;
-  /** `useIdentityAsUsername`: the verified client certificate's CN is the username, and replaces the CONNECT's credentials. */
+  /** `useIdentityAsUsername`: a verified client certificate's CN is the username, and replaces the CONNECT's credentials. */
   readonly tls?: { readonly useIdentityAsUsername: boolean };
 }
 
@@ -83,9 +83,10 @@ interface TenantCheck {
 
 /**
  * The rules, in the order they are applied:
- * 1. With `tls.useIdentityAsUsername`, the verified certificate's CN is the username
- *    (`device@tenant`, the tenant configured or the default one) and the CONNECT's
- *    credentials are ignored; no certificate: `not_authorized`.
+ * 1. With `tls.useIdentityAsUsername` and a verified client certificate, its CN is the
+ *    username (`device@tenant`, the tenant configured or the default one) and the
+ *    CONNECT's credentials are ignored; a CN that names no configured tenant or user:
+ *    `not_authorized`. A login without a certificate (a plain listener) goes on below.
  * 2. No username and no password: anonymous. Allowed when anonymous access is on, as
  *    user = the client id in the anonymous tenant; otherwise `not_authorized`.
  * 3. The username is `user@tenant` (see `parseUsername`); no username but a password
@@ -126,9 +127,8 @@ export function createAuthenticator(settings: MqttAuthSettings, options: Authent
 
   return {
     async authenticate(login) {
-      if (settings.tls?.useIdentityAsUsername) {
-        const cn = login.certificateCn;
-        if (cn === undefined || cn === "") return refuse("not_authorized", "no verified client certificate");
+      const cn = login.certificateCn;
+      if (settings.tls?.useIdentityAsUsername && cn !== undefined && cn !== "") {
         const { user, tenant } = parseUsername(cn, settings.defaultTenant);
         if (tenant !== settings.defaultTenant && !tenants.has(tenant)) return refuse("not_authorized", `certificate names tenant ${JSON.stringify(tenant)}, which is not configured`);
         if (!isUserName(user)) return refuse("not_authorized", "certificate CN is not a user name");
