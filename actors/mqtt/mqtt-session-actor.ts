@@ -199,7 +199,10 @@ export function createMqttSessionActor(options: MqttSessionOptions = {}) {
       enqueue: async (ctx, a: { message: unknown; qos: number; subscriptionIds: number[]; retain: boolean }) => {
         const s = ctx.state;
         if (!s.exists || (s.endsAtMs !== 0 && s.endsAtMs <= ctx.clock.now()) || (s.connectionId === "" && s.expiryMs === 0)) return { gone: true };
-        if (dropNew && s.seq - s.first + 1 >= maxQueued) {
+        // The bound counts what the client has not acknowledged: entries acknowledged but
+        // not yet truncated (the flush comes within ackFlushMs) are not in the queue any more.
+        const unacked = () => s.seq - Math.max(s.first, s.cursor + 1) + 1;
+        if (dropNew && unacked() >= maxQueued) {
           s.dropped++;
           return { gone: false, dropped: true };
         }
@@ -209,10 +212,12 @@ export function createMqttSessionActor(options: MqttSessionOptions = {}) {
         const seq = await log.append(QueuedMessage.encode(queued).finish());
         s.seq = seq;
         message.seq = seq;
-        while (s.seq - s.first + 1 > maxQueued) {
-          await log.truncate(s.first);
-          s.first++;
-          s.dropped++;
+        if (unacked() > maxQueued) {
+          // Drop the oldest unacknowledged entries, counting each; the acknowledged ones before them go too.
+          const keepFrom = s.seq - maxQueued + 1;
+          s.dropped += keepFrom - Math.max(s.first, s.cursor + 1);
+          await log.truncate(keepFrom - 1);
+          s.first = keepFrom;
           if (s.cursor < s.first - 1) s.cursor = s.first - 1;
         }
         if (s.connectionId !== "") publishEvent(ctx as ActorContext<unknown>, clientChannel(ctx.key), { queued }, `q-${ctx.messageId}`);

@@ -11,6 +11,7 @@ import type { MqttContext, MqttIdentity } from "./mqtt-context.ts";
 import type { MqttTransport } from "./mqtt-transport.ts";
 import { encodePublish, propertyList } from "./publish-encoder.ts";
 import { connectFault, supportedProtocol } from "./packet-checks.ts";
+import { QueueAcks } from "./queue-acks.ts";
 import { ConnackV3, connackV3, Reason } from "./reason-codes.ts";
 
 type Version = 3 | 4 | 5;
@@ -45,6 +46,7 @@ interface Inflight {
 
 /** Packet ids 1..queueIds are the session queue's, derived from its seq (stable across reconnects); the rest are allocated. */
 const queueIds = 49_151;
+const queueId = (seq: number) => ((seq - 1) % queueIds) + 1;
 /** Inbound packets that may wait behind a slow (asynchronous) one before reading pauses. */
 const maxWaitingPackets = 256;
 /** A client reading this slowly (bytes queued for it) loses QoS 0 messages rather than the node's memory. */
@@ -93,6 +95,7 @@ export class MqttConnection {
   readonly #pending: Outgoing[] = [];
   #nextId = queueIds + 1;
   #queue: SeqTracker | undefined;
+  readonly #queueAcks = new QueueAcks();
   /** Queue seqs delivered before this connection took over: sent again with DUP set. */
   #resumedUpTo = 0;
   /** The highest queue seq this connection sent. */
@@ -747,6 +750,12 @@ export class MqttConnection {
   #fromQueue(q: QueuedMessage): void {
     const m = q.message!;
     const seq = m.seq;
+    this.#queueAcks.sent(seq);
+    if (q.qos === 2 && this.#inflight.get(queueId(seq))?.stage === "pubrel") {
+      // The client had it (PUBREC) before it reconnected: only the PUBREL, sent again, is due ([MQTT-4.4.0-1]).
+      this.#settleAcked({ topic: m.toTopic!, message: m, qos: 2, retain: false, subscriptionIds: [], source: "queue", seq, dup: true });
+      return;
+    }
     this.#send({ topic: m.toTopic!, message: m, qos: q.qos as QoS, retain: q.retain, subscriptionIds: q.subscriptionIds, source: "queue", seq, dup: seq <= this.#resumedUpTo });
   }
 
@@ -797,7 +806,7 @@ export class MqttConnection {
   }
 
   #transmit(out: Outgoing): void {
-    const id = out.source === "queue" ? ((out.seq - 1) % queueIds) + 1 : this.#allocateId();
+    const id = out.source === "queue" ? queueId(out.seq) : this.#allocateId();
     if (out.source === "queue" && out.seq > this.#sentUpTo) this.#sentUpTo = out.seq;
     this.#inflight.set(id, { out, stage: "publish" });
     if (!this.#writePublish(out, id)) {
@@ -843,7 +852,7 @@ export class MqttConnection {
 
   /** A message that will never be acknowledged by the client: its source moves on. */
   #settleDropped(out: Outgoing): void {
-    if (out.source === "queue") this.#ctx.session(this.#id!.tenant, this.#id!.clientId).call("ack", { seq: out.seq, sent: this.#sentUpTo }).catch(() => undefined);
+    if (out.source === "queue") this.#ackQueue(out.seq);
     else if (out.source === "inbox") this.#client?.ack(out.seq);
   }
 
@@ -880,9 +889,15 @@ export class MqttConnection {
   }
 
   #settleAcked(out: Outgoing): void {
-    if (out.source === "queue") {
-      this.#ctx.session(this.#id!.tenant, this.#id!.clientId).call("ack", { seq: out.seq, sent: this.#sentUpTo }).catch((err: unknown) => this.#ctx.logger.warn({ err }, "queue acknowledgement not recorded"));
-    } else if (out.source === "inbox") this.#client?.ack(out.seq);
+    if (out.source === "queue") this.#ackQueue(out.seq);
+    else if (out.source === "inbox") this.#client?.ack(out.seq);
+  }
+
+  /** The session's queue moves on only over what is settled before it (see QueueAcks). */
+  #ackQueue(seq: number): void {
+    const upTo = this.#queueAcks.settle(seq);
+    if (upTo === undefined) return;
+    this.#ctx.session(this.#id!.tenant, this.#id!.clientId).call("ack", { seq: upTo, sent: this.#sentUpTo }).catch((err: unknown) => this.#ctx.logger.warn({ err }, "queue acknowledgement not recorded"));
   }
 
   #pump(): void {

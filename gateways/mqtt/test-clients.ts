@@ -69,8 +69,14 @@ export class TestClient {
  * Rejects on a refused CONNECT.
  */
 export async function connectClient(url: string, options: IClientOptions = {}): Promise<TestClient> {
-  const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 3000, ...options }, false);
-  return new TestClient(client);
+  // Listening from the start: a session's queued messages may come with the CONNACK.
+  const c = new TestClient(mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 3000, ...options }));
+  await new Promise<void>((resolve, reject) => {
+    c.client.once("connect", () => resolve());
+    c.client.once("error", reject);
+    c.client.once("close", () => reject(new Error("closed before CONNACK")));
+  });
+  return c;
 }
 
 /**
