@@ -26,6 +26,7 @@ export async function runDevCluster(input: DevClusterInput): Promise<number> {
   const nodes = intFlag(input.flags.nodes, "nodes", 1, 9, 3);
   const natsPort = intFlag(input.flags["nats-port"], "nats-port", 1, 65535, 4322);
   const grpcBase = intFlag(input.flags["grpc-port"], "grpc-port", 1, 65535 - nodes, 7401);
+  const mqttBase = intFlag(input.flags["mqtt-port"], "mqtt-port", 1, 65535 - nodes, 1884);
   const natsBin = (input.flags["nats-server"] as string | undefined) ?? input.env.NATS_SERVER_BIN ?? "/usr/sbin/nats-server";
   const dataDir = resolve((input.flags["data-dir"] as string | undefined) ?? "./switchboard-dev-cluster");
   mkdirSync(dataDir, { recursive: true });
@@ -48,7 +49,7 @@ export async function runDevCluster(input: DevClusterInput): Promise<number> {
   const cli = new URL("./switchboard.js", import.meta.url).pathname;
   for (let i = 1; i <= nodes; i++) {
     const id = `n${i}`;
-    const child = spawn(process.execPath, [cli, "start", "--nats", `nats://127.0.0.1:${natsPort}`, "--node-id", id, "--grpc-port", String(grpcBase + i - 1)], {
+    const child = spawn(process.execPath, [cli, "start", "--nats", `nats://127.0.0.1:${natsPort}`, "--node-id", id, "--grpc-port", String(grpcBase + i - 1), "--mqtt-port", String(mqttBase + i - 1)], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...input.env, SWITCHBOARD_CONFIG: "" },
     });
@@ -56,7 +57,7 @@ export async function runDevCluster(input: DevClusterInput): Promise<number> {
     pipe(child, id);
   }
   process.stdout.write(
-    `dev cluster: nats-server on 127.0.0.1:${natsPort}, nodes n1..n${nodes} with gRPC on ${grpcBase}..${grpcBase + nodes - 1}\n` +
+    `dev cluster: nats-server on 127.0.0.1:${natsPort}, nodes n1..n${nodes} with gRPC on ${grpcBase}..${grpcBase + nodes - 1} and MQTT on ${mqttBase}..${mqttBase + nodes - 1}\n` +
       `try: npx switchboard cluster status --grpc-port ${grpcBase}\n`,
   );
   await new Promise<void>((r) => {

@@ -25,7 +25,8 @@ Usage:
                                   (cluster takes the options of status; any node answers.)
   switchboard dev-cluster         A local cluster for development: one nats-server with JetStream
                                   and 3 nodes (--nodes N, --nats-port 4322, --grpc-port 7401..,
-                                  --data-dir ./switchboard-dev-cluster, --nats-server PATH).
+                                  --mqtt-port 1884.., --data-dir ./switchboard-dev-cluster,
+                                  --nats-server PATH).
   switchboard apikey              Make an API key for the gRPC messaging API and print it once, with
                                   the config lines holding its hash (--tenant T, --json).
   switchboard passwd              Hash an MQTT user's password for the config file (mqtt.tenants.T.users).

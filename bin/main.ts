@@ -54,6 +54,7 @@ const commands = {
       nodes: stringOption,
       "nats-port": stringOption,
       "grpc-port": stringOption,
+      "mqtt-port": stringOption,
       "data-dir": stringOption,
       "nats-server": stringOption,
     },

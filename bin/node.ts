@@ -38,6 +38,8 @@ export interface RunningNode {
   otherEndpoint(protocol: string): Promise<string | undefined>;
   /** Called when a drain begins (the gateways move their clients); set by the caller. */
   onDrain: (() => Promise<void>) | undefined;
+  /** Sources of gateway metrics for the control API's stats; the caller adds its gateways'. */
+  readonly gatewayMetrics: (() => Record<string, number>)[];
   /** Filled by the caller as listeners open; reported by the control API. */
   readonly listeners: ListenerInfo[];
   /** Settles when an operator's drain has completed (the process should then exit 0). */
@@ -121,8 +123,10 @@ async function startEmbedded(input: StartNodeInput): Promise<RunningNode> {
   const drainedP = new Promise<void>((r) => (drained = r));
   // A drain on one node only moves its clients away (they have nowhere else to go but
   // to wait), then the process exits.
+  const gatewayMetrics: (() => Record<string, number>)[] = [];
   const plane = createRuntimeControlPlane({
     runtime,
+    gatewayMetrics: () => Object.assign({}, ...gatewayMetrics.map((f) => f())),
     nodeInfo: nodeInfo(input, "embedded", listeners, Date.now()),
     onDrain: () => void Promise.resolve(node.onDrain?.()).catch(() => undefined).finally(() => drained()),
   });
@@ -135,6 +139,7 @@ async function startEmbedded(input: StartNodeInput): Promise<RunningNode> {
     routes,
     otherEndpoint: async () => undefined,
     onDrain: undefined,
+    gatewayMetrics,
     listeners,
     drained: drainedP,
     async stop() {
@@ -195,7 +200,8 @@ async function startCluster(input: StartNodeInput): Promise<RunningNode> {
   const messaging = new Messaging({ runtime: node.runtime, router, session, nodeId: cfg.nodeId, logger, durable: { routes, enqueue: enqueueIn(node.runtime, mqttSessions) } });
   bind(messaging);
   const listeners: ListenerInfo[] = [];
-  const plane = createClusterControlPlane({ node, nodeInfo: nodeInfo(input, "cluster", listeners, node.startedAtMs), eventLoop });
+  const gatewayMetrics: (() => Record<string, number>)[] = [];
+  const plane = createClusterControlPlane({ node, nodeInfo: nodeInfo(input, "cluster", listeners, node.startedAtMs), eventLoop, gatewayMetrics: () => Object.assign({}, ...gatewayMetrics.map((f) => f())) });
   const closeAll = async () => {
     await messaging.close();
     await routes.close();
@@ -215,6 +221,7 @@ async function startCluster(input: StartNodeInput): Promise<RunningNode> {
     routes,
     otherEndpoint: (protocol) => node.otherEndpoint(protocol),
     onDrain: undefined,
+    gatewayMetrics,
     listeners,
     drained,
     async stop() {

@@ -28,6 +28,12 @@ function port(raw: unknown): number {
   return n;
 }
 
+/** A port number, or `off` for a listener that is not opened. */
+function portOrOff(raw: unknown): number | "off" {
+  if (raw === "off" || raw === false) return "off";
+  return port(raw);
+}
+
 function text(pattern: RegExp, what: string): (raw: unknown) => string {
   return (raw) => {
     if (typeof raw !== "string" || !pattern.test(raw)) throw new Error(`${show(raw)} is not ${what}`);
@@ -138,6 +144,38 @@ export const settings = {
     help: "Cluster mode: a node silent this long is dead and its partitions move; it stops serving itself after as long without NATS.",
     fallback: 3000,
     parse: intIn(500, 60_000, "a lease in milliseconds"),
+  },
+  mqttPort: {
+    flag: "mqtt-port",
+    env: "SWITCHBOARD_MQTT_PORT",
+    key: "mqtt.port",
+    help: "Port of the MQTT listener (TCP). 0 picks a free port; off turns it off.",
+    fallback: 1883,
+    parse: portOrOff,
+  },
+  mqttWsPort: {
+    flag: "mqtt-ws-port",
+    env: "SWITCHBOARD_MQTT_WS_PORT",
+    key: "mqtt.wsPort",
+    help: "Port of the MQTT-over-WebSocket listener (subprotocol mqtt). 0 picks a free port; off (default) turns it off.",
+    fallback: "off",
+    parse: portOrOff,
+  },
+  mqttTlsPort: {
+    flag: "mqtt-tls-port",
+    env: "SWITCHBOARD_MQTT_TLS_PORT",
+    key: "mqtt.tlsPort",
+    help: "Port of the MQTT listener over TLS (needs mqtt.tls). 0 picks a free port; off (default) turns it off.",
+    fallback: "off",
+    parse: portOrOff,
+  },
+  mqttWssPort: {
+    flag: "mqtt-wss-port",
+    env: "SWITCHBOARD_MQTT_WSS_PORT",
+    key: "mqtt.wssPort",
+    help: "Port of the MQTT-over-secure-WebSocket listener (needs mqtt.tls). 0 picks a free port; off (default) turns it off.",
+    fallback: "off",
+    parse: portOrOff,
   },
   maxInbox: {
     flag: "max-inbox",

@@ -13,6 +13,7 @@ import {
 import { ApiKeyTable, createMessagingService, type MessagingService } from "../gateways/grpc/index.ts";
 import { parseMqttSettings } from "../gateways/mqtt/index.ts";
 import { ConfigError, resolveSettings } from "./config.ts";
+import { ListenError, prepareMqtt, startMqtt } from "./mqtt.ts";
 import { startNode, type RunningNode } from "./node.ts";
 import type { NodeSettings } from "./settings.ts";
 
@@ -53,6 +54,7 @@ export async function runStart(input: StartInput): Promise<number> {
   const configFile = input.flags.config ?? (input.env.SWITCHBOARD_CONFIG || undefined);
   const cfg = resolveSettings({ flags: input.flags, env: input.env, configFile, parseMqtt: (section, env) => parseMqttSettings(section, { env }) });
   const dataDir = cfg.nats === undefined ? prepareDataDir(cfg.dataDir) : resolve(cfg.dataDir);
+  const mqtt = prepareMqtt(cfg);
 
   const telemetry = startTelemetry({ nodeId: cfg.nodeId, env: input.env });
   const logger = createLogger({ nodeId: cfg.nodeId, level: cfg.logLevel });
@@ -62,6 +64,7 @@ export async function runStart(input: StartInput): Promise<number> {
   let node: RunningNode;
   let control: ControlServer | undefined;
   let messaging: MessagingService;
+  let mqttEndpoint: string | undefined;
   try {
     node = await startNode({
       settings: cfg,
@@ -70,7 +73,9 @@ export async function runStart(input: StartInput): Promise<number> {
       logger,
       actors: input.actors ?? [],
       session: { maxInbox: cfg.maxInbox, inboxPolicy: cfg.inboxPolicy },
+      mqttSession: { maxQueued: cfg.mqtt.limits.maxQueuedMessages, queuePolicy: cfg.mqtt.limits.queuePolicy },
       grpcAddress: () => (control ? `${advertised(cfg.host)}:${control.port}` : ""),
+      endpoints: (): Record<string, string> => (mqttEndpoint === undefined ? {} : { mqtt: mqttEndpoint }),
     });
   } catch (err) {
     await telemetry.shutdown();
@@ -88,6 +93,23 @@ export async function runStart(input: StartInput): Promise<number> {
     throw err;
   }
   node.listeners.push({ protocol: "grpc", host: control.host, port: control.port });
+  let stopMqtt: (() => Promise<void>) | undefined;
+  if (mqtt !== undefined) {
+    try {
+      const started = await startMqtt(node, cfg, mqtt, logger);
+      stopMqtt = started.stop;
+      for (const l of started.opened) node.listeners.push(l);
+      const tcp = started.opened.find((l) => l.protocol === "mqtt");
+      if (tcp !== undefined) mqttEndpoint = `${advertised(cfg.host)}:${tcp.port}`;
+    } catch (err) {
+      messaging.close();
+      await control.close();
+      await node.stop();
+      await telemetry.shutdown();
+      if (err instanceof ListenError) return fail(err.message);
+      throw err;
+    }
+  }
   log.info({ mode: node.mode, dataDir: node.mode === "embedded" ? dataDir : undefined, nats: cfg.nats, listeners: node.listeners, telemetryExport: telemetry.exporting }, "node started");
   logApiKeys(cfg, logger);
   input.onStarted?.(node);
@@ -105,6 +127,7 @@ export async function runStart(input: StartInput): Promise<number> {
     void node.drained.then(() => resolveStop("drained"));
   });
   log.info({ reason }, "stopping");
+  await stopMqtt?.();
   messaging.close();
   await control.close();
   await node.stop();

@@ -37,6 +37,9 @@ export function formatStatus(health: HealthResponse, info: GetNodeInfoResponse, 
       ["refused", `${stats.mailboxRejectedTotal} mailbox full, ${stats.callCyclesRefusedTotal} call cycles, ${stats.deadlinesExpiredTotal} expired, ${stats.duplicatesDroppedTotal} duplicates`],
       ["event loop", `lag p99 ${ms(stats.eventLoopLagP99Ms)}, max ${ms(stats.eventLoopLagMaxMs)}`],
       ["memory", `heap ${mb(stats.heapUsedBytes)}, rss ${mb(stats.rssBytes)}`],
+      ...Object.entries(stats.gatewayMetrics ?? {})
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([name, value]): [string, string] => [name, String(value)]),
     ]).map((l) => "  " + l),
   ];
   if (acts.groups.length > 0) {

@@ -9,6 +9,8 @@ export interface MqttIdentity {
   readonly tenant: string;
   readonly user: string;
   readonly clientId: string;
+  /** Connected without credentials (ACL rules may single anonymous clients out). */
+  readonly anonymous?: boolean;
 }
 
 /** What a CONNECT presents. */
@@ -17,14 +19,23 @@ export interface MqttLoginAttempt {
   readonly username?: string;
   readonly password?: Buffer;
   readonly remoteAddress: string;
+  /** The CN of a verified TLS client certificate. */
+  readonly certificateCn?: string;
 }
 
-export type MqttLoginResult = { readonly ok: true; readonly tenant: string; readonly user: string } | { readonly ok: false; readonly reason: "bad_credentials" | "not_authorized" | "bad_jwt" };
+export type MqttLoginResult =
+  | { readonly ok: true; readonly tenant: string; readonly user: string; readonly anonymous?: boolean }
+  | { readonly ok: false; readonly reason: "bad_credentials" | "not_authorized" | "bad_jwt" | "busy" };
 
 /** Checked on every PUBLISH and SUBSCRIBE: cheap and synchronous. */
 export interface MqttAccess {
   canPublish(who: MqttIdentity, topic: string): boolean;
   canSubscribe(who: MqttIdentity, filter: string): boolean;
+  /**
+   * Checked on delivery when given: a deny rule narrower than a wildcard subscription
+   * the client holds still keeps those messages from it.
+   */
+  canReceive?(who: MqttIdentity, topic: string): boolean;
 }
 
 /** Everything a connection needs from its gateway and node. */

@@ -221,6 +221,13 @@ export class Messaging {
     return found.filter((m): m is Message => m !== undefined && (m.expiresAtMs === 0 || m.expiresAtMs > this.clock.now()));
   }
 
+  /** Retained messages kept in the tenants this node knows (their directories' counts). */
+  async retainedCount(): Promise<number> {
+    let n = 0;
+    for (const tenant of this.registry.tenants()) n += (await this.registry.retainedTopics(tenant)).length;
+    return n;
+  }
+
   /**
    * Follows a user (their inbox, in order, and their presence) or a topic: every
    * event, messages in order. With `fromSeq` the inbox or the managed topic's history

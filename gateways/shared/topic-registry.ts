@@ -53,6 +53,11 @@ export class TopicRegistry {
     return (await this.#runtime.ref(TopicDirectory, topicDirectoryKey(tenant)).call("list")).retained;
   }
 
+  /** Tenants this node has loaded (met through a connection or a call). */
+  tenants(): string[] {
+    return [...this.#tenants.keys()];
+  }
+
   close(): void {
     for (const t of this.#tenants.values()) t.subscription.close();
     this.#tenants.clear();

@@ -14,6 +14,8 @@ export interface ClusterControlPlaneOptions {
   readonly eventLoop: EventLoopMonitor;
   /** How long a peer may take to answer a fan-out; default 3,000 ms. */
   readonly peerTimeoutMs?: number;
+  /** The gateways' metrics, read on every stats call. */
+  readonly gatewayMetrics?: () => Record<string, number>;
 }
 
 function place(actorId: string, partition: number, r: PartitionRecord | undefined): ActorPlace {
@@ -60,7 +62,7 @@ export function createClusterControlPlane(options: ClusterControlPlaneOptions): 
       return { groups: [...groups].map(([type, g]) => ({ type, ...g })).sort((a, b) => a.type.localeCompare(b.type)), total };
     },
     deactivate: (id) => node.runtime.deactivate(id),
-    stats: () => nodeStats(node.runtime, options.eventLoop),
+    stats: () => nodeStats(node.runtime, options.eventLoop, options.gatewayMetrics),
     async nodes() {
       const [live, table, coordinator] = await Promise.all([node.membership.live(), node.partitionTable(), node.coordinatorId()]);
       const owned = new Map<string, number>();

@@ -50,6 +50,8 @@ export interface NodeStats {
   readonly eventLoop: EventLoopLag;
   readonly heapUsedBytes: number;
   readonly rssBytes: number;
+  /** The gateways' counters and gauges by name (`mqtt.connections`, …). */
+  readonly gateways: Readonly<Record<string, number>>;
 }
 
 export interface NodeSummaryView {

@@ -89,7 +89,7 @@ function controlService(plane: ControlPlane, logger: Logger): ControlServiceServ
       return {};
     }, onInternal),
     getRuntimeStats: unary(() => {
-      const { runtime: r, eventLoop, heapUsedBytes, rssBytes } = plane.stats();
+      const { runtime: r, eventLoop, heapUsedBytes, rssBytes, gateways } = plane.stats();
       return {
         activations: r.activations,
         mailboxDepthTotal: r.mailboxDepthTotal,
@@ -107,6 +107,7 @@ function controlService(plane: ControlPlane, logger: Logger): ControlServiceServ
         eventLoopLagMaxMs: eventLoop.maxMs,
         heapUsedBytes,
         rssBytes,
+        gatewayMetrics: { ...gateways },
       };
     }, onInternal),
   };

@@ -11,12 +11,14 @@ export interface RuntimeControlPlaneOptions {
   /** Called when an operator asks this node to drain (an embedded node then stops). */
   readonly onDrain: () => void;
   readonly eventLoop?: EventLoopMonitor;
+  /** The gateways' metrics, read on every stats call. */
+  readonly gatewayMetrics?: () => Record<string, number>;
 }
 
-/** Stats of one runtime plus the process. */
-export function nodeStats(runtime: ActorRuntime, eventLoop: EventLoopMonitor): NodeStats {
+/** Stats of one runtime plus the process and the gateways. */
+export function nodeStats(runtime: ActorRuntime, eventLoop: EventLoopMonitor, gatewayMetrics?: () => Record<string, number>): NodeStats {
   const mem = process.memoryUsage();
-  return { runtime: runtime.stats(), eventLoop: eventLoop.lag(), heapUsedBytes: mem.heapUsed, rssBytes: mem.rss };
+  return { runtime: runtime.stats(), eventLoop: eventLoop.lag(), heapUsedBytes: mem.heapUsed, rssBytes: mem.rss, gateways: gatewayMetrics?.() ?? {} };
 }
 
 /**
@@ -32,7 +34,7 @@ export function createRuntimeControlPlane(options: RuntimeControlPlaneOptions): 
     nodeInfo: options.nodeInfo,
     activations: async (filter) => runtime.activations(filter),
     deactivate: (id) => runtime.deactivate(id),
-    stats: () => nodeStats(runtime, loop),
+    stats: () => nodeStats(runtime, loop, options.gatewayMetrics),
     nodes: async () => {
       const info = options.nodeInfo();
       const s = runtime.stats();

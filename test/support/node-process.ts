@@ -3,6 +3,9 @@ import { once } from "node:events";
 import { createInterface } from "node:readline";
 
 export const repoRoot = new URL("../../", import.meta.url).pathname;
+
+/** Tests never take a fixed port: a node's MQTT listener picks a free one unless a test says otherwise. */
+const noFixedPorts = { SWITCHBOARD_MQTT_PORT: "0" };
 export const cliPath = new URL("../../bin/switchboard.js", import.meta.url).pathname;
 
 export interface CliResult {
@@ -15,7 +18,7 @@ export interface CliResult {
 export async function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
   const child = spawn(process.execPath, [cliPath, ...args], {
     cwd: options.cwd ?? repoRoot,
-    env: { ...process.env, ...options.env },
+    env: { ...process.env, ...noFixedPorts, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";
@@ -49,7 +52,7 @@ export class NodeProcess {
     // outright does not leave nodes behind.
     this.child = spawn(process.execPath, argv, {
       cwd: options.cwd ?? repoRoot,
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, ...noFixedPorts, ...options.env },
       stdio: [options.script === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
     this.child.stderr!.on("data", (d: Buffer) => (this.stderr += d));

@@ -163,6 +163,16 @@ export interface GetRuntimeStatsResponse {
   eventLoopLagMaxMs: number;
   heapUsedBytes: number;
   rssBytes: number;
+  /**
+   * The gateways' counters and gauges by name, e.g. `mqtt.connections`,
+   * `mqtt.messages.in`, `mqtt.messages.dropped`, `mqtt.retained`, `mqtt.takeovers`.
+   */
+  gatewayMetrics: { [key: string]: number };
+}
+
+export interface GetRuntimeStatsResponse_GatewayMetricsEntry {
+  key: string;
+  value: number;
 }
 
 export interface ListNodesRequest {
@@ -1264,6 +1274,7 @@ function createBaseGetRuntimeStatsResponse(): GetRuntimeStatsResponse {
     eventLoopLagMaxMs: 0,
     heapUsedBytes: 0,
     rssBytes: 0,
+    gatewayMetrics: {},
   };
 }
 
@@ -1317,6 +1328,9 @@ export const GetRuntimeStatsResponse: MessageFns<GetRuntimeStatsResponse> = {
     if (message.rssBytes !== 0) {
       writer.uint32(128).uint64(message.rssBytes);
     }
+    globalThis.Object.entries(message.gatewayMetrics).forEach(([key, value]: [string, number]) => {
+      GetRuntimeStatsResponse_GatewayMetricsEntry.encode({ key: key as any, value }, writer.uint32(138).fork()).join();
+    });
     return writer;
   },
 
@@ -1461,6 +1475,17 @@ export const GetRuntimeStatsResponse: MessageFns<GetRuntimeStatsResponse> = {
             message.rssBytes = longToNumber(reader.uint64());
             continue;
           }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            const entry17 = GetRuntimeStatsResponse_GatewayMetricsEntry.decode(reader, reader.uint32());
+            if (entry17.value !== undefined) {
+              message.gatewayMetrics[entry17.key] = entry17.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1551,6 +1576,33 @@ export const GetRuntimeStatsResponse: MessageFns<GetRuntimeStatsResponse> = {
         : isSet(object.rss_bytes)
         ? globalThis.Number(object.rss_bytes)
         : 0,
+      gatewayMetrics: isObject(object.gatewayMetrics)
+        ? (globalThis.Object.entries(object.gatewayMetrics) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.gateway_metrics)
+        ? (globalThis.Object.entries(object.gateway_metrics) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -1604,6 +1656,15 @@ export const GetRuntimeStatsResponse: MessageFns<GetRuntimeStatsResponse> = {
     if (message.rssBytes !== 0) {
       obj.rssBytes = Math.round(message.rssBytes);
     }
+    if (message.gatewayMetrics) {
+      const entries = globalThis.Object.entries(message.gatewayMetrics) as [string, number][];
+      if (entries.length > 0) {
+        obj.gatewayMetrics = {};
+        entries.forEach(([k, v]) => {
+          obj.gatewayMetrics[k] = floatToJson(v);
+        });
+      }
+    }
     return obj;
   },
 
@@ -1628,6 +1689,105 @@ export const GetRuntimeStatsResponse: MessageFns<GetRuntimeStatsResponse> = {
     message.eventLoopLagMaxMs = object.eventLoopLagMaxMs ?? 0;
     message.heapUsedBytes = object.heapUsedBytes ?? 0;
     message.rssBytes = object.rssBytes ?? 0;
+    message.gatewayMetrics = (globalThis.Object.entries(object.gatewayMetrics ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseGetRuntimeStatsResponse_GatewayMetricsEntry(): GetRuntimeStatsResponse_GatewayMetricsEntry {
+  return { key: "", value: 0 };
+}
+
+export const GetRuntimeStatsResponse_GatewayMetricsEntry: MessageFns<GetRuntimeStatsResponse_GatewayMetricsEntry> = {
+  encode(
+    message: GetRuntimeStatsResponse_GatewayMetricsEntry,
+    writer: BinaryWriter = new BinaryWriter(),
+  ): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(17).double(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRuntimeStatsResponse_GatewayMetricsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRuntimeStatsResponse_GatewayMetricsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.value = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetRuntimeStatsResponse_GatewayMetricsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: GetRuntimeStatsResponse_GatewayMetricsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = floatToJson(message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetRuntimeStatsResponse_GatewayMetricsEntry>): GetRuntimeStatsResponse_GatewayMetricsEntry {
+    return GetRuntimeStatsResponse_GatewayMetricsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(
+    object: DeepPartial<GetRuntimeStatsResponse_GatewayMetricsEntry>,
+  ): GetRuntimeStatsResponse_GatewayMetricsEntry {
+    const message = createBaseGetRuntimeStatsResponse_GatewayMetricsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
     return message;
   },
 };
@@ -2902,6 +3062,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {
