@@ -2,7 +2,7 @@ import { isUtf8 } from "node:buffer";
 import { randomUUID } from "node:crypto";
 import mqtt from "mqtt-packet";
 import type { IConnectPacket, IDisconnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from "mqtt-packet";
-import { checkTopicFilter, clientChannel, type MqttSubscriptionRecord, type WillRecord } from "../../actors/index.ts";
+import { checkTopicFilter, clientChannel, topicMatches, type MqttSubscriptionRecord, type WillRecord } from "../../actors/index.ts";
 import { Message, QueuedMessage, type Event } from "../../protos/index.ts";
 import { isSwitchboardError } from "../../runtime/index.ts";
 import { SeqTracker, type ClientConnection, type Delivery, type RouterSubscription } from "../shared/index.ts";
@@ -93,6 +93,7 @@ export class MqttConnection {
   readonly #aliasesOut = new Map<string, number>();
   readonly #inflight = new Map<number, Inflight>();
   readonly #pending: Outgoing[] = [];
+  readonly #beforeConnack: Outgoing[] = [];
   #nextId = queueIds + 1;
   #queue: SeqTracker | undefined;
   readonly #queueAcks = new QueueAcks();
@@ -341,6 +342,7 @@ export class MqttConnection {
       if (serverKeepAlive !== undefined) connack.properties.serverKeepAlive = serverKeepAlive;
     }
     this.#write(connack);
+    for (const out of this.#beforeConnack.splice(0)) this.#send(out);
     if (this.#keepAliveMs > 0) this.#timer = setInterval(() => this.#checkKeepAlive(), Math.max(250, Math.min(this.#keepAliveMs / 2, 5000)));
 
     // The session's state in flight ([MQTT-4.4.0-1]): PUBRELs to send again, then the
@@ -731,13 +733,17 @@ export class MqttConnection {
     let qos = -1;
     let retain = false;
     let ids: number[] | undefined;
-    for (const data of d.subscriptions) {
-      const o = data as SubscriptionOptions;
+    const own = message.fromResource === this.#id!.clientId && message.fromUser === this.#id!.user;
+    const subs = d.subscriptions as readonly SubscriptionOptions[];
+    // A persistent session's QoS 1/2 messages come through its queue, in order, at the
+    // highest QoS of its matching subscriptions (DurableRoutes.match folds them), with
+    // the identifiers of the QoS 0 ones added there: nothing of it goes live, or a
+    // QoS 0 subscription overlapping a QoS 1 one would deliver it twice ([MQTT-3.3.5-1]).
+    if (this.#persistent && this.#ctx.routes !== undefined && message.qos > 0 && subs.some((o) => o.group === undefined && o.qos > 0 && !(o.nl && own))) return;
+    for (const o of subs) {
       // [MQTT-3.8.3-3]: No Local skips what this client published itself.
-      if (o.nl && message.fromResource === this.#id!.clientId && message.fromUser === this.#id!.user) continue;
+      if (o.nl && own) continue;
       const q = Math.min(o.qos, message.qos);
-      // A persistent session's QoS 1/2 messages come through its queue, in order.
-      if (q > 0 && this.#persistent && this.#ctx.routes !== undefined && o.group === undefined) continue;
       if (q > qos) qos = q;
       // [MQTT-3.3.1-12], [MQTT-3.3.1-13]: RETAIN is cleared on forwarding unless Retain As Published.
       if (o.rap && message.retain && this.#version === 5) retain = true;
@@ -756,7 +762,16 @@ export class MqttConnection {
       this.#settleAcked({ topic: m.toTopic!, message: m, qos: 2, retain: false, subscriptionIds: [], source: "queue", seq, dup: true });
       return;
     }
-    this.#send({ topic: m.toTopic!, message: m, qos: q.qos as QoS, retain: q.retain, subscriptionIds: q.subscriptionIds, source: "queue", seq, dup: seq <= this.#resumedUpTo });
+    // The queue knows the QoS 1/2 subscriptions that matched; the QoS 0 ones it overlapped add their identifiers ([MQTT-3.3.4-3]).
+    let ids = q.subscriptionIds;
+    let retain = q.retain;
+    const own = m.fromResource === this.#id!.clientId && m.fromUser === this.#id!.user;
+    for (const o of this.#subs.values()) {
+      if (o.qos !== 0 || o.group !== undefined || (o.nl && own) || o.filter.startsWith("$user/") || !topicMatches(o.filter, m.toTopic!)) continue;
+      if (o.id > 0 && !ids.includes(o.id)) ids = [...ids, o.id];
+      if (o.rap && m.retain && this.#version === 5) retain = true;
+    }
+    this.#send({ topic: m.toTopic!, message: m, qos: q.qos as QoS, retain, subscriptionIds: ids, source: "queue", seq, dup: seq <= this.#resumedUpTo });
   }
 
   #onControl(e: Event): void {
@@ -778,6 +793,12 @@ export class MqttConnection {
   }
 
   #send(out: Outgoing): void {
+    if (this.#state === "connecting") {
+      // [MQTT-3.2.0-1]: nothing but CONNACK before CONNACK. What a resumed subscription or
+      // the inbox brings meanwhile waits for it.
+      this.#beforeConnack.push(out);
+      return;
+    }
     const m = out.message;
     if (m.expiresAtMs !== 0 && m.expiresAtMs <= Date.now()) {
       // [MQTT-3.3.2-5]: an expired message is not delivered.

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { IConnectPacket, IDisconnectPacket, IPublishPacket } from "mqtt-packet";
+import { MemoryKvTable } from "../../runtime/index.ts";
 import { connectClient, RawClient, sleep, waitFor } from "./test-clients.ts";
 import { startTestMqtt, type TestMqttNode } from "./test-mqtt.ts";
 
@@ -156,6 +157,47 @@ describe("sessions", () => {
       third.raw.close();
     });
   }
+
+  it("a resumed session sends nothing before CONNACK, however busy its topics are ([MQTT-3.2.0-1])", async () => {
+    // Restoring a QoS 1 subscription writes its durable route: slow here, as a replicated table is.
+    const table = new MemoryKvTable();
+    const slow = new Proxy(table, {
+      get(t, k) {
+        const v = Reflect.get(t, k) as unknown;
+        if (k === "put") return async (...a: unknown[]) => (await sleep(5), (v as (...x: unknown[]) => unknown).apply(t, a));
+        return typeof v === "function" ? (v as (...x: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+    const busy = await startTestMqtt({ routesTable: slow });
+    let flooding = true;
+    try {
+      const id = "busy-resume";
+      const connect = session(4, id);
+      const first = await RawClient.connected(busy.port, 4, connect);
+      first.raw.send({ cmd: "subscribe", messageId: 1, subscriptions: Array.from({ length: 5 }, (_, i) => ({ topic: `busy/${i}`, qos: 1 as const })) });
+      await first.raw.expect("suback");
+      first.raw.send({ cmd: "disconnect" });
+      await first.raw.waitClosed();
+      const flood = () => {
+        if (!flooding) return;
+        for (let i = 0; i < 5; i++) void busy.messaging.send("default", undefined, { topic: `busy/${i}` }, { body: Buffer.from("busy") });
+        setImmediate(flood);
+      };
+      flood();
+      for (let round = 0; round < 3; round++) {
+        const raw = await RawClient.open(busy.port, 4);
+        raw.send({ cmd: "connect", protocolId: "MQTT", protocolVersion: 4, keepalive: 0, ...connect } as never);
+        const firstPacket = await raw.next();
+        assert.equal(firstPacket?.cmd, "connack", `round ${round}: the first packet`);
+        await waitFor(() => raw.unread.some((p) => p.cmd === "publish"), "the busy topics' messages after it");
+        raw.send({ cmd: "disconnect" });
+        await raw.waitClosed();
+      }
+    } finally {
+      flooding = false;
+      await busy.close();
+    }
+  });
 
   it("takeover: the older connection is closed; v5 hears DISCONNECT 0x8E first ([MQTT-3.1.4-3])", async () => {
     for (const version of [4, 5] as const) {
