@@ -6,29 +6,38 @@ const fixture = new URL("../fixtures/messaging-node.ts", import.meta.url).pathna
 export class MessagingProcess {
   readonly node: NodeProcess;
   readonly nodeId: string;
+  /** Listener ports by protocol (`grpc`, `mqtt`, …). */
+  readonly ports: Readonly<Record<string, number>>;
   #nextId = 0;
 
-  private constructor(nodeId: string, node: NodeProcess) {
+  private constructor(nodeId: string, node: NodeProcess, ports: Record<string, number>) {
     this.nodeId = nodeId;
     this.node = node;
+    this.ports = ports;
   }
 
-  static async start(nodeId: string, o: { natsUrl: string; clusterName: string; partitions?: number; leaseMs?: number }): Promise<MessagingProcess> {
+  /** `mqtt://127.0.0.1:<port>` of its MQTT listener. */
+  get mqttUrl(): string {
+    return `mqtt://127.0.0.1:${this.ports.mqtt}`;
+  }
+
+  static async start(nodeId: string, o: { natsUrl: string | string[]; clusterName: string; partitions?: number; leaseMs?: number; env?: Record<string, string> }): Promise<MessagingProcess> {
     const node = new NodeProcess([], {
       script: fixture,
       env: {
         SWITCHBOARD_NODE_ID: nodeId,
-        SWITCHBOARD_NATS: o.natsUrl,
+        SWITCHBOARD_NATS: Array.isArray(o.natsUrl) ? o.natsUrl.join(",") : o.natsUrl,
         SWITCHBOARD_CLUSTER_NAME: o.clusterName,
         SWITCHBOARD_PARTITIONS: String(o.partitions ?? 32),
         SWITCHBOARD_LEASE_MS: String(o.leaseMs ?? 1500),
         SWITCHBOARD_GRPC_PORT: "0",
         SWITCHBOARD_CONFIG: "",
         SWITCHBOARD_LOG_LEVEL: process.env.SB_TEST_LOG ?? "info",
+        ...o.env,
       },
     });
-    await node.started();
-    return new MessagingProcess(nodeId, node);
+    const ports = await node.started();
+    return new MessagingProcess(nodeId, node, ports);
   }
 
   /** Runs one command of the fixture; rejects with the node's error (its `code` kept). */
