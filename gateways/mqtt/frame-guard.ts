@@ -1,56 +1,97 @@
+/** What `FrameGuard.push` found in a chunk. */
+export type FrameVerdict =
+  | { readonly verdict: "ok"; readonly frames: readonly Buffer[] }
+  /** A packet over the maximum, known from its fixed header alone; `frames` are the whole packets before it. */
+  | { readonly verdict: "too-large"; readonly bytes: number; readonly frames: readonly Buffer[] }
+  /** A remaining length longer than four bytes ([MQTT-1.5.5-1]); `frames` as above. */
+  | { readonly verdict: "malformed"; readonly frames: readonly Buffer[] };
+
 /**
- * Watches the MQTT byte stream for the remaining length of each packet, before the
- * packet is buffered: a packet larger than the server's Maximum Packet Size is
- * refused as soon as its fixed header arrives ([MQTT-3.1.2-24]: the server may close
- * at once), instead of being read whole into memory. A malformed remaining length
- * (more than four bytes) is reported too. Pure: bytes in, verdicts out.
+ * Splits the MQTT byte stream into whole packets (frames), whatever the chunks it
+ * arrives in. A packet larger than the server's Maximum Packet Size is refused as soon
+ * as its fixed header arrives ([MQTT-3.1.2-24]: the server may close at once), before
+ * any of its body is buffered; a malformed remaining length (more than four bytes) is
+ * reported too. After a failure the stream is not read further.
+ *
+ * A packet wholly inside one chunk is a view of it (no copy); one spread over chunks is
+ * copied once, when complete. Pure: bytes in, frames or a verdict out.
  */
 export class FrameGuard {
   readonly #maxPacketBytes: number;
-  /** Bytes still to skip in the current packet's body. */
-  #remaining = 0;
-  /** Within a fixed header: 0 = at its first byte, then the length bytes read so far. */
+  /** The current packet's bytes so far, when it started in an earlier chunk. */
+  #parts: Buffer[] = [];
+  #partBytes = 0;
+  /** Within a fixed header: 0 = at its first byte, then the bytes of it read so far. */
   #headerBytes = 0;
   #length = 0;
   #multiplier = 1;
+  /** Bytes of the current packet's body still to come; -1 while in its fixed header. */
+  #remaining = -1;
+  #failed = false;
 
   constructor(maxPacketBytes: number) {
     this.#maxPacketBytes = maxPacketBytes;
   }
 
-  /**
-   * Scans a chunk. Returns `ok`, or `too-large` (with the packet's size) or `malformed`
-   * at the first packet that fails; after a failure the stream is not scanned further.
-   */
-  scan(chunk: Uint8Array): { verdict: "ok" } | { verdict: "too-large"; bytes: number } | { verdict: "malformed" } {
-    let i = 0;
+  push(chunk: Buffer): FrameVerdict {
+    const frames: Buffer[] = [];
+    if (this.#failed) return { verdict: "malformed", frames };
     const n = chunk.length;
+    let i = 0;
+    /** Where the current packet starts in this chunk (0 when it started before). */
+    let start = 0;
     while (i < n) {
       if (this.#remaining > 0) {
-        const skip = Math.min(this.#remaining, n - i);
-        this.#remaining -= skip;
-        i += skip;
-        continue;
+        const take = Math.min(this.#remaining, n - i);
+        this.#remaining -= take;
+        i += take;
+      } else {
+        const byte = chunk[i++]!;
+        if (this.#headerBytes === 0) {
+          start = i - 1;
+          this.#headerBytes = 1;
+          this.#length = 0;
+          this.#multiplier = 1;
+          continue;
+        }
+        this.#length += (byte & 0x7f) * this.#multiplier;
+        this.#multiplier *= 128;
+        this.#headerBytes++;
+        if ((byte & 0x80) !== 0) {
+          if (this.#headerBytes > 4) return this.#fail({ verdict: "malformed", frames });
+          continue;
+        }
+        const total = this.#headerBytes + this.#length;
+        if (total > this.#maxPacketBytes) return this.#fail({ verdict: "too-large", bytes: total, frames });
+        this.#remaining = this.#length;
       }
-      const byte = chunk[i++]!;
-      if (this.#headerBytes === 0) {
-        this.#headerBytes = 1;
-        this.#length = 0;
-        this.#multiplier = 1;
-        continue;
+      if (this.#remaining === 0) {
+        frames.push(this.#frame(chunk, start, i));
+        this.#headerBytes = 0;
+        this.#remaining = -1;
+        start = i;
       }
-      this.#length += (byte & 0x7f) * this.#multiplier;
-      this.#multiplier *= 128;
-      this.#headerBytes++;
-      if ((byte & 0x80) !== 0) {
-        if (this.#headerBytes > 4) return { verdict: "malformed" };
-        continue;
-      }
-      const total = this.#headerBytes + this.#length;
-      if (total > this.#maxPacketBytes) return { verdict: "too-large", bytes: total };
-      this.#remaining = this.#length;
-      this.#headerBytes = 0;
     }
-    return { verdict: "ok" };
+    if (this.#headerBytes > 0) {
+      // A packet continues in the next chunk: keep what came of it.
+      const part = chunk.subarray(start);
+      this.#parts.push(part);
+      this.#partBytes += part.length;
+    }
+    return { verdict: "ok", frames };
+  }
+
+  #frame(chunk: Buffer, start: number, end: number): Buffer {
+    if (this.#partBytes === 0) return chunk.subarray(start, end);
+    const frame = Buffer.concat([...this.#parts, chunk.subarray(0, end)], this.#partBytes + end);
+    this.#parts = [];
+    this.#partBytes = 0;
+    return frame;
+  }
+
+  #fail<V extends FrameVerdict>(v: V): V {
+    this.#failed = true;
+    this.#parts = [];
+    return v;
   }
 }

@@ -10,7 +10,8 @@ import { FrameGuard } from "./frame-guard.ts";
 import type { MqttContext, MqttIdentity } from "./mqtt-context.ts";
 import type { MqttTransport } from "./mqtt-transport.ts";
 import { encodePublish, propertyList } from "./publish-encoder.ts";
-import { connectFault, supportedProtocol } from "./packet-checks.ts";
+import { connectFault, repeatedProperty, supportedProtocol, zeroPacketId } from "./packet-checks.ts";
+import { publishTopicIsUtf8, publishUserProperties } from "./publish-frame.ts";
 import { QueueAcks } from "./queue-acks.ts";
 import { ConnackV3, connackV3, Reason } from "./reason-codes.ts";
 
@@ -64,6 +65,8 @@ export class MqttConnection {
   readonly #ctx: MqttContext;
   readonly #parser: ReturnType<typeof mqtt.parser>;
   readonly #guard: FrameGuard;
+  /** The frame being parsed. */
+  #frame: Buffer | undefined;
   readonly #connectionId = randomUUID();
   #state: "awaiting-connect" | "connecting" | "open" | "closed" = "awaiting-connect";
   #version: Version = 4;
@@ -111,7 +114,11 @@ export class MqttConnection {
     this.#ctx = ctx;
     this.#guard = new FrameGuard(ctx.limits.maxPacketSize);
     this.#parser = mqtt.parser({ protocolVersion: 4 });
-    this.#parser.on("packet", (p: Packet) => this.#onPacket(p));
+    this.#parser.on("packet", (p: Packet) => {
+      // A PUBLISH keeps its bytes for what mqtt-packet does not tell (publish-frame.ts).
+      if (p.cmd === "publish" && this.#frame !== undefined) publishFrames.set(p, this.#frame);
+      this.#onPacket(p);
+    });
     this.#parser.on("error", (err: Error) => this.#onParseError(err));
     transport.onData((chunk) => this.#onData(chunk));
     transport.onClose(() => void this.#closed("the connection was closed by the client or the network", true));
@@ -154,13 +161,22 @@ export class MqttConnection {
     if (this.#state === "closed") return;
     this.#ctx.metrics.bytesIn += chunk.length;
     this.#lastInboundAt = Date.now();
-    const v = this.#guard.scan(chunk);
+    const v = this.#guard.push(chunk);
+    for (const frame of v.frames) {
+      if (this.#ended()) return; // a packet before closed the connection
+      this.#frame = frame;
+      this.#parser.parse(frame);
+    }
+    this.#frame = undefined;
     if (v.verdict === "too-large") {
       // [MQTT-3.1.2-24]: a packet over the server's Maximum Packet Size is a Protocol Error; 0x95.
       return this.#protocolError(Reason.packetTooLarge, `a packet of ${v.bytes} bytes is over the maximum of ${this.#ctx.limits.maxPacketSize}`);
     }
     if (v.verdict === "malformed") return this.#protocolError(Reason.malformedPacket, "the remaining length is longer than four bytes");
-    this.#parser.parse(chunk);
+  }
+
+  #ended(): boolean {
+    return this.#state === "closed";
   }
 
   #onParseError(err: Error): void {
@@ -215,6 +231,8 @@ export class MqttConnection {
       if (p.cmd !== "connect") return this.#drop(`the first packet was ${p.cmd}, not CONNECT`); // [MQTT-3.1.0-1]
       return this.#connect(p);
     }
+    // [MQTT-2.2.1-3]: PUBLISH (QoS 1, 2), SUBSCRIBE, UNSUBSCRIBE and the acknowledgements need a non-zero Packet Identifier.
+    if (zeroPacketId(p)) return this.#protocolError(Reason.protocolError, `${p.cmd} with packet identifier 0`);
     switch (p.cmd) {
       case "publish":
         return this.#publish(p);
@@ -420,6 +438,16 @@ export class MqttConnection {
     m.messagesIn++;
     const qos = p.qos;
     const props = p.properties;
+    // [MQTT-3.3.1-2]: DUP is 0 on a QoS 0 message; [MQTT-1.5.4-1]: a topic that is not UTF-8 is malformed.
+    if (qos === 0 && p.dup) return this.#protocolError(Reason.malformedPacket, "DUP set on a QoS 0 PUBLISH");
+    const frame = publishFrames.get(p);
+    if (frame !== undefined && !publishTopicIsUtf8(frame)) return this.#protocolError(Reason.malformedPacket, "a topic name that is not UTF-8");
+    if (props !== undefined) {
+      // [MQTT-3.3.4-6]: a client does not send a Subscription Identifier; 2.2.2.2: no property twice but User Property.
+      if (props.subscriptionIdentifier !== undefined) return this.#protocolError(Reason.protocolError, "a PUBLISH from a client with a subscription identifier");
+      const repeated = repeatedProperty(props);
+      if (repeated !== undefined) return this.#protocolError(Reason.protocolError, `the ${repeated} property more than once`);
+    }
     let topic = p.topic;
     if (this.#version === 5 && props?.topicAlias !== undefined) {
       // [MQTT-3.3.2-8]..[MQTT-3.3.2-10]: an alias of 0 or above the maximum is 0x94.
@@ -461,7 +489,7 @@ export class MqttConnection {
     const who = this.#id!;
     const messaging = this.#ctx.messaging;
     if (p.qos > 0) this.#inboundInflight++;
-    const message = this.#message(topic, payload, p.qos, p.retain, p.properties ?? {});
+    const message = this.#message(topic, payload, p.qos, p.retain, p.properties ?? {}, userPropertiesOf(p));
     const managed = messaging.registry.isManagedNow(who.tenant, topic);
     if (managed === false && !p.retain && (p.qos === 0 || this.#ctx.routes === undefined || this.#ctx.routes.match(who.tenant, topic, message).length === 0)) {
       // The hot path: to the subscribers now, and acknowledged.
@@ -500,7 +528,7 @@ export class MqttConnection {
       await this.#client!.send({ user }, {
         body: payload,
         contentType: props.contentType,
-        properties: propertyList(props.userProperties),
+        properties: userPropertiesOf(p),
         responseTopic: props.responseTopic,
         correlationData: props.correlationData,
         bodyUtf8: props.payloadFormatIndicator,
@@ -558,7 +586,7 @@ export class MqttConnection {
       .then(done);
   }
 
-  #message(topic: string, payload: Buffer, qos: QoS, retain: boolean, props: NonNullable<IPublishPacket["properties"]>): Message {
+  #message(topic: string, payload: Buffer, qos: QoS, retain: boolean, props: NonNullable<IPublishPacket["properties"]>, userProperties = propertyList(props.userProperties)): Message {
     const who = this.#id!;
     const expiry = props.messageExpiryInterval;
     return {
@@ -573,7 +601,7 @@ export class MqttConnection {
       body: payload,
       contentType: props.contentType ?? "",
       clientMsgId: "",
-      properties: propertyList(props.userProperties),
+      properties: userProperties,
       expiresAtMs: expiry === undefined || expiry === 0 ? 0 : Date.now() + expiry * 1000,
       responseTopic: props.responseTopic ?? "",
       correlationData: props.correlationData ?? Buffer.alloc(0),
@@ -588,7 +616,11 @@ export class MqttConnection {
   async #subscribe(p: ISubscribePacket): Promise<void> {
     const who = this.#id!;
     const v5 = this.#version === 5;
+    const repeated = repeatedProperty(p.properties ?? {});
+    if (repeated !== undefined) return this.#protocolError(Reason.protocolError, `the ${repeated} property more than once`);
     const id = p.properties?.subscriptionIdentifier ?? 0;
+    // 3.8.2.1.2: a Subscription Identifier of 0 is a protocol error.
+    if (p.properties?.subscriptionIdentifier === 0) return this.#protocolError(Reason.protocolError, "a subscription identifier of 0");
     const granted: number[] = [];
     const retained: [string, SubscriptionOptions, boolean][] = [];
     const stored: Record<string, MqttSubscriptionRecord> = {};
@@ -859,8 +891,13 @@ export class MqttConnection {
     const m = out.message;
     // [MQTT-3.3.2-6]: the expiry sent on is what is left of it.
     const expirySeconds = v5 && m.expiresAtMs !== 0 ? Math.max(1, Math.ceil((m.expiresAtMs - Date.now()) / 1000)) : 0;
-    const bytes = encodePublish(out.topic, m, { version: this.#version, qos: out.qos, retain: out.retain, dup: out.dup, packetId, subscriptionIds: v5 ? out.subscriptionIds : [], topicAlias: alias, aliasKnown, expirySeconds });
-    if (bytes.length > this.#clientMaxPacket) {
+    let bytes: Buffer | undefined;
+    try {
+      bytes = encodePublish(out.topic, m, { version: this.#version, qos: out.qos, retain: out.retain, dup: out.dup, packetId, subscriptionIds: v5 ? out.subscriptionIds : [], topicAlias: alias, aliasKnown, expirySeconds });
+    } catch (err) {
+      this.#ctx.logger.warn({ err, topic: out.topic }, "a message MQTT cannot carry was not sent");
+    }
+    if (bytes === undefined || bytes.length > this.#clientMaxPacket) {
       if (alias > 0 && !aliasKnown) this.#aliasesOut.delete(out.topic);
       this.#ctx.metrics.dropped++;
       return false;
@@ -1006,7 +1043,15 @@ export class MqttConnection {
 
   #write(p: Packet): void {
     if (this.#state === "closed" && p.cmd !== "disconnect") return;
-    const bytes = mqtt.generate(p, { protocolVersion: this.#version });
+    let bytes = mqtt.generate(p, { protocolVersion: this.#version });
+    if (bytes.length > this.#clientMaxPacket && "properties" in p && p.properties !== undefined) {
+      // [MQTT-3.1.2-24], [MQTT-3.2.2-19] (and the like for each packet): over the client's
+      // Maximum Packet Size, the Reason String and User Properties go first; if it is
+      // still too large, it is not sent ([MQTT-3.1.2-25]).
+      const { reasonString: _r, userProperties: _u, ...rest } = p.properties as Record<string, unknown>;
+      bytes = mqtt.generate({ ...p, properties: rest } as Packet, { protocolVersion: this.#version });
+    }
+    if (bytes.length > this.#clientMaxPacket) return;
     this.#ctx.metrics.bytesOut += bytes.length;
     this.#t.write(bytes);
   }
@@ -1014,3 +1059,12 @@ export class MqttConnection {
 
 /** The queue entry a message came in, for its delivery options. */
 const queuedBy = new WeakMap<Message, QueuedMessage>();
+/** The bytes a PUBLISH came in. */
+const publishFrames = new WeakMap<IPublishPacket, Buffer>();
+
+/** A PUBLISH's User Properties in their order on the wire ([MQTT-3.3.2-18]). */
+function userPropertiesOf(p: IPublishPacket): { name: string; value: string }[] {
+  if (p.properties?.userProperties === undefined) return [];
+  const frame = publishFrames.get(p);
+  return frame !== undefined ? publishUserProperties(frame) : propertyList(p.properties.userProperties);
+}

@@ -1,5 +1,3 @@
-import mqtt from "mqtt-packet";
-import type { IPublishPacket } from "mqtt-packet";
 import type { Message } from "../../protos/index.ts";
 
 /** What varies per delivery of one message to one client. */
@@ -27,13 +25,13 @@ const cache = new WeakMap<Message, Map<string, Buffer>>();
  */
 export function encodePublish(topic: string, message: Message, o: PublishOptions): Buffer {
   const shareable = o.subscriptionIds.length === 0 && o.topicAlias === 0;
-  if (!shareable) return mqtt.generate(packet(topic, message, o, o.packetId), { protocolVersion: o.version });
+  if (!shareable) return encode(topic, message, o, o.packetId);
   const key = `${o.version}|${o.qos}|${o.retain ? 1 : 0}|${o.dup ? 1 : 0}|${o.expirySeconds}`;
   let encodings = cache.get(message);
   if (encodings === undefined) cache.set(message, (encodings = new Map()));
   let bytes = encodings.get(key);
   if (bytes === undefined) {
-    bytes = mqtt.generate(packet(topic, message, o, o.qos === 0 ? 0 : 1), { protocolVersion: o.version });
+    bytes = encode(topic, message, o, o.qos === 0 ? 0 : 1);
     encodings.set(key, bytes);
   }
   if (o.qos === 0) return bytes;
@@ -49,22 +47,80 @@ export function encodePublish(topic: string, message: Message, o: PublishOptions
   return copy;
 }
 
-function packet(topic: string, m: Message, o: PublishOptions, packetId: number): IPublishPacket {
-  const p: IPublishPacket = { cmd: "publish", topic: o.aliasKnown ? "" : topic, payload: m.body, qos: o.qos, retain: o.retain, dup: o.dup };
-  if (o.qos > 0) p.messageId = packetId;
+/**
+ * Writes the PUBLISH itself (3.3): mqtt-packet's generator takes User Properties as an
+ * object, which cannot keep their order ([MQTT-3.3.2-18]). Throws a RangeError for a
+ * string property over 65,535 bytes (a message from another API may carry one): such a
+ * message cannot be sent over MQTT.
+ */
+function encode(topic: string, m: Message, o: PublishOptions, packetId: number): Buffer {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  const push = (b: Uint8Array) => {
+    parts.push(b);
+    size += b.length;
+  };
+  push(lengthPrefixed(o.aliasKnown ? "" : topic));
+  if (o.qos > 0) push(u16(packetId));
   if (o.version === 5) {
-    const props: NonNullable<IPublishPacket["properties"]> = {};
-    if (m.bodyUtf8) props.payloadFormatIndicator = true;
-    if (o.expirySeconds > 0) props.messageExpiryInterval = o.expirySeconds;
-    if (o.topicAlias > 0) props.topicAlias = o.topicAlias;
-    if (m.responseTopic !== "") props.responseTopic = m.responseTopic;
-    if (m.correlationData.length > 0) props.correlationData = m.correlationData;
-    if (m.contentType !== "") props.contentType = m.contentType;
-    if (m.properties.length > 0) props.userProperties = userProperties(m.properties);
-    if (o.subscriptionIds.length > 0) props.subscriptionIdentifier = o.subscriptionIds.length === 1 ? o.subscriptionIds[0]! : [...o.subscriptionIds];
-    if (Object.keys(props).length > 0) p.properties = props;
+    const props: Uint8Array[] = [];
+    if (m.bodyUtf8) props.push(Uint8Array.of(0x01, 1));
+    if (o.expirySeconds > 0) props.push(Uint8Array.of(0x02), u32(o.expirySeconds));
+    if (m.contentType !== "") props.push(Uint8Array.of(0x03), lengthPrefixed(m.contentType));
+    if (m.responseTopic !== "") props.push(Uint8Array.of(0x08), lengthPrefixed(m.responseTopic));
+    if (m.correlationData.length > 0) props.push(Uint8Array.of(0x09), lengthPrefixed(m.correlationData));
+    for (const id of o.subscriptionIds) props.push(Uint8Array.of(0x0b), varInt(id));
+    if (o.topicAlias > 0) props.push(Uint8Array.of(0x23), u16(o.topicAlias));
+    for (const { name, value } of m.properties) props.push(Uint8Array.of(0x26), lengthPrefixed(name), lengthPrefixed(value));
+    const length = props.reduce((n, b) => n + b.length, 0);
+    push(varInt(length));
+    for (const b of props) push(b);
   }
-  return p;
+  const body = m.body;
+  const header = varInt(size + body.length);
+  const out = Buffer.allocUnsafe(1 + header.length + size + body.length);
+  out[0] = 0x30 | (o.dup ? 0x08 : 0) | (o.qos << 1) | (o.retain ? 1 : 0);
+  out.set(header, 1);
+  let at = 1 + header.length;
+  for (const b of parts) {
+    out.set(b, at);
+    at += b.length;
+  }
+  out.set(body, at);
+  return out;
+}
+
+function u16(n: number): Uint8Array {
+  return Uint8Array.of(n >> 8, n & 0xff);
+}
+
+function u32(n: number): Uint8Array {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+/** A UTF-8 string or binary data with its two-byte length (1.5.4, 1.5.6). */
+function lengthPrefixed(v: string | Uint8Array): Uint8Array {
+  const bytes = typeof v === "string" ? Buffer.from(v, "utf8") : v;
+  if (bytes.length > 0xffff) throw new RangeError(`a string or binary property of ${bytes.length} bytes is over MQTT's 65,535`);
+  const out = new Uint8Array(2 + bytes.length);
+  out[0] = bytes.length >> 8;
+  out[1] = bytes.length & 0xff;
+  out.set(bytes, 2);
+  return out;
+}
+
+/** A Variable Byte Integer (1.5.5). */
+function varInt(n: number): Uint8Array {
+  const out: number[] = [];
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    out.push(b);
+  } while (n > 0);
+  return Uint8Array.from(out);
 }
 
 /** mqtt-packet's form of user properties: a name maps to a value, or to several in order. */

@@ -89,15 +89,23 @@ export class RawClient {
   closed = false;
   readonly #parser: ReturnType<typeof mqttPacket.parser>;
   readonly #version: 3 | 4 | 5;
+  readonly #frames = new WeakMap<Packet, Buffer>();
   #read = 0;
 
   private constructor(socket: Socket, version: 3 | 4 | 5) {
     this.socket = socket;
     this.#version = version;
     this.#parser = mqttPacket.parser({ protocolVersion: version });
-    this.#parser.on("packet", (p: Packet) => void this.packets.push(p));
+    let frame: Buffer | undefined;
+    this.#parser.on("packet", (p: Packet) => {
+      this.packets.push(p);
+      if (frame !== undefined) this.#frames.set(p, frame);
+    });
     this.#parser.on("error", () => undefined);
-    socket.on("data", (b) => void this.#parser.parse(b));
+    const framer = new TestFramer();
+    socket.on("data", (b: Buffer) => {
+      for (frame of framer.push(b)) this.#parser.parse(frame);
+    });
     socket.on("close", () => void (this.closed = true));
     socket.on("error", () => undefined);
   }
@@ -119,6 +127,13 @@ export class RawClient {
     const connack = (await raw.expect("connack")) as mqttPacket.IConnackPacket;
     assert.equal(version === 5 ? connack.reasonCode : connack.returnCode, 0, "CONNECT accepted");
     return { raw, connack };
+  }
+
+  /** The bytes a received packet came in. */
+  frameOf(p: Packet): Buffer {
+    const f = this.#frames.get(p);
+    assert.ok(f !== undefined, "a packet this client received");
+    return f;
   }
 
   bytes(p: Packet): Buffer {
@@ -240,4 +255,91 @@ export function connectBytes(name: string, level: number, clientId = "x", flags 
   const id = Buffer.from(clientId);
   const body = Buffer.concat([Buffer.from([0, n.length]), n, Buffer.from([level, flags, 0, 0]), level === 5 ? Buffer.from([0]) : Buffer.alloc(0), Buffer.from([0, id.length]), id]);
   return Buffer.concat([Buffer.from([0x10, body.length]), body]);
+}
+
+/** Splits a byte stream into whole MQTT packets (a test's own reading of the framing). */
+export class TestFramer {
+  #buffered: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): Buffer[] {
+    this.#buffered = Buffer.concat([this.#buffered, chunk]);
+    const frames: Buffer[] = [];
+    for (;;) {
+      let length = 0;
+      let at = 1;
+      let multiplier = 1;
+      for (;;) {
+        if (at >= this.#buffered.length) return frames;
+        const b = this.#buffered[at++]!;
+        length += (b & 0x7f) * multiplier;
+        multiplier *= 128;
+        if ((b & 0x80) === 0) break;
+      }
+      if (this.#buffered.length < at + length) return frames;
+      frames.push(this.#buffered.subarray(0, at + length));
+      this.#buffered = this.#buffered.subarray(at + length);
+    }
+  }
+}
+
+const utf8Pair = (s: string) => {
+  const b = Buffer.from(s);
+  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
+};
+const varInt = (n: number) => {
+  const out: number[] = [];
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    out.push(b);
+  } while (n > 0);
+  return Buffer.from(out);
+};
+
+/**
+ * A v5 PUBLISH written byte by byte, with user properties in exactly the order given
+ * (mqtt-packet keeps them in an object, which groups names and puts integer-like ones
+ * first).
+ */
+export function publishV5Bytes(topic: string, payload: Buffer, qos: 0 | 1 | 2, messageId: number, userProperties: readonly [string, string][]): Buffer {
+  const props = Buffer.concat(userProperties.map(([k, v]) => Buffer.concat([Buffer.from([0x26]), utf8Pair(k), utf8Pair(v)])));
+  const body = Buffer.concat([utf8Pair(topic), qos > 0 ? Buffer.from([messageId >> 8, messageId & 0xff]) : Buffer.alloc(0), varInt(props.length), props, payload]);
+  return Buffer.concat([Buffer.from([0x30 | (qos << 1)]), varInt(body.length), body]);
+}
+
+/** The user properties of a v5 PUBLISH frame, in their order on the wire. */
+export function userPropertiesOnWire(frame: Buffer): [string, string][] {
+  let at = 1;
+  while ((frame[at]! & 0x80) !== 0) at++;
+  at++;
+  const qos = (frame[0]! >> 1) & 3;
+  at += 2 + frame.readUInt16BE(at) + (qos > 0 ? 2 : 0);
+  let propLength = 0;
+  let multiplier = 1;
+  for (;;) {
+    const b = frame[at++]!;
+    propLength += (b & 0x7f) * multiplier;
+    multiplier *= 128;
+    if ((b & 0x80) === 0) break;
+  }
+  const end = at + propLength;
+  const out: [string, string][] = [];
+  const str = () => {
+    const n = frame.readUInt16BE(at);
+    const s = frame.toString("utf8", at + 2, at + 2 + n);
+    at += 2 + n;
+    return s;
+  };
+  while (at < end) {
+    const id = frame[at++]!;
+    if (id === 0x26) out.push([str(), str()]);
+    else if (id === 0x01) at += 1;
+    else if (id === 0x02) at += 4;
+    else if (id === 0x23) at += 2;
+    else if (id === 0x03 || id === 0x08 || id === 0x09) str();
+    else if (id === 0x0b) while ((frame[at++]! & 0x80) !== 0);
+    else throw new Error(`property 0x${id.toString(16)} in a PUBLISH`);
+  }
+  return out;
 }

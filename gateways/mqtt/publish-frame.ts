@@ -1,0 +1,59 @@
+import { isUtf8 } from "node:buffer";
+
+/**
+ * What mqtt-packet's parser loses of a PUBLISH, read again from its bytes (a whole
+ * frame from `FrameGuard`, already parsed by mqtt-packet, so its lengths hold):
+ * whether the topic name is UTF-8 (mqtt-packet decodes it with replacement
+ * characters), and the User Properties in their order (mqtt-packet keeps them in an
+ * object, which groups repeated names and puts integer-like names first).
+ */
+
+/** Where the topic name's length is: after the fixed header. */
+function topicAt(frame: Uint8Array): number {
+  let at = 1;
+  while ((frame[at]! & 0x80) !== 0) at++;
+  return at + 1;
+}
+
+/** [MQTT-1.5.4-1]: the topic name is well-formed UTF-8. */
+export function publishTopicIsUtf8(frame: Uint8Array): boolean {
+  const at = topicAt(frame);
+  const length = (frame[at]! << 8) | frame[at + 1]!;
+  return isUtf8(frame.subarray(at + 2, at + 2 + length));
+}
+
+/** Bytes each property takes after its identifier, by identifier (MQTT 5.0, 2.2.2.2); "s" a string or binary, "v" a variable byte integer, "p" a string pair. */
+const propertySizes: Record<number, number | "s" | "v" | "p"> = {
+  1: 1, 2: 4, 3: "s", 8: "s", 9: "s", 11: "v", 17: 4, 18: "s", 19: 2, 21: "s", 22: "s", 23: 1, 24: 4, 25: 1, 26: "s",
+  28: "s", 31: "s", 33: 2, 34: 2, 35: 2, 36: 1, 37: 1, 38: "p", 39: 4, 40: 1, 41: 1, 42: 1,
+};
+
+/** The User Properties of a v5 PUBLISH frame, in order, repeats kept ([MQTT-3.3.2-17], [MQTT-3.3.2-18]). */
+export function publishUserProperties(frame: Buffer): { name: string; value: string }[] {
+  let at = topicAt(frame);
+  const qos = (frame[0]! >> 1) & 3;
+  at += 2 + frame.readUInt16BE(at) + (qos > 0 ? 2 : 0);
+  let length = 0;
+  for (let multiplier = 1; ; multiplier *= 128) {
+    const b = frame[at++]!;
+    length += (b & 0x7f) * multiplier;
+    if ((b & 0x80) === 0) break;
+  }
+  const end = at + length;
+  const out: { name: string; value: string }[] = [];
+  const string = () => {
+    const n = frame.readUInt16BE(at);
+    const s = frame.toString("utf8", at + 2, at + 2 + n);
+    at += 2 + n;
+    return s;
+  };
+  while (at < end) {
+    const size = propertySizes[frame[at++]!];
+    if (size === undefined) break; // mqtt-packet refused unknown ones before this
+    if (size === "p") out.push({ name: string(), value: string() });
+    else if (size === "s") string();
+    else if (size === "v") while ((frame[at++]! & 0x80) !== 0);
+    else at += size;
+  }
+  return out;
+}
