@@ -59,8 +59,11 @@
 // Memory per idle connection: server RSS (VmRSS, /proc/<pid>/status, with any child
 // processes) after 5,000 clients have connected (clean session, keep-alive 600 s) and
 // each subscribed to one topic of its own (bench/idle/<n>, QoS 0), minus RSS before,
-// divided by 5,000; read 3 s after the last SUBACK, after the traffic scenarios (code
-// paths warm). For a garbage-collected server it includes garbage not yet collected.
+// divided by 5,000; RSS read 3 s after the last SUBACK. On a fresh pair of servers,
+// warmed by 100 clients that connect and leave: a garbage-collected server that has
+// carried the traffic scenarios has free heap the connections would fill unseen (an
+// earlier version read 13 KB/conn after them where a fresh Switchboard reads 32 KB).
+// For such a server it still includes garbage and heap headroom not yet given back.
 //
 // Environment: SB_BENCH_MQTT_SUBJECT (switchboard | mosquitto), SB_BENCH_MQTT_ONLY
 // (comma list of fanin.q0, …, pairs.q1, a prefix such as fanin, latency, idle),
@@ -150,6 +153,13 @@ let tags = 0;
 const nextTag = () => `sbb${(tags++).toString(36)}`;
 
 const message = (err: unknown) => (err as Error).message;
+
+interface IdleResult {
+  readonly before: number; // RSS, bytes
+  readonly after: number;
+  readonly connectMs: number;
+  readonly failure?: string;
+}
 
 class Bench {
   readonly pub = new LoadAgent("publishers");
@@ -278,9 +288,13 @@ class Bench {
   }
 
   /** RSS after `idleCount` clients connected and subscribed, minus before. */
-  async idle(server: RunningServer): Promise<{ before: number; after: number; connectMs: number; failure?: string }> {
+  /** On a fresh server: 100 clients connect and leave (code paths warm), then RSS before and after `idleCount` connect. */
+  async idle(server: RunningServer): Promise<IdleResult> {
     const tag = nextTag();
     try {
+      const warm = range(100).map((i) => ({ id: `${tag}w${i}`, filter: `bench/idle/w${i}` }));
+      await this.sub.call("connect", { port: server.port, version, qos: 0, group: "idle", clients: warm, concurrency: 100 });
+      await this.sub.call("close", { group: "idle" });
       await sleep(3000);
       const before = rssBytes(server.pid);
       const t = performance.now();
@@ -370,14 +384,41 @@ export async function run(): Promise<void> {
     const [x, y] = [pct(a.othersCpuUs, a.ms), pct(b.othersCpuUs, b.ms)];
     if (a.failure === undefined && b.failure === undefined && Math.max(x, y) > busyWarnPct) log(`${name}: other processes used ${x}% and ${y}% of a core while the subject and the reference were measured; its figures are noisy`);
   };
-  try {
-    const subject = await RunningServer.start(subjectSpec, "subject");
+  const startPair = async (label: string): Promise<[RunningServer, RunningServer]> => {
+    const subject = await RunningServer.start(subjectSpec, `${label}subject`);
     servers.push(subject);
-    const reference = await RunningServer.start(mosquitto, "reference");
+    const reference = await RunningServer.start(mosquitto, `${label}reference`);
     servers.push(reference);
-    log(`subject ${subject.name} pid ${subject.pid} port ${subject.port}; reference mosquitto pid ${reference.pid} port ${reference.port}`);
-    const common = { subject: subjectSpec.name, mqtt_version: version === 5 ? "5.0" : "3.1.1" };
+    log(`${label}subject ${subject.name} pid ${subject.pid} port ${subject.port}; ${label}reference mosquitto pid ${reference.pid} port ${reference.port}`);
+    return [subject, reference];
+  };
+  const stopPair = async (pair: readonly RunningServer[]) => {
+    await Promise.all(pair.map((s) => s.stop()));
+    for (const s of pair) servers.splice(servers.indexOf(s), 1);
+  };
+  const common = { subject: subjectSpec.name, mqtt_version: version === 5 ? "5.0" : "3.1.1" };
+  try {
+    if (traffic.some((sc) => selected(`${sc.name}.q${sc.qos}`)) || selected("latency.q0") || selected("latency.q1")) {
+      const [subject, reference] = await startPair("");
+      await measureLoad(subject, reference);
+      await stopPair([subject, reference]);
+    }
+    if (selected("idle")) {
+      // Fresh servers: a garbage-collected server that has carried traffic has free heap
+      // the connections would fit in unseen, and how much depends on what ran before.
+      const pair = await startPair("idle-");
+      const [a, b] = [await bench.idle(pair[0]), await bench.idle(pair[1])];
+      await stopPair(pair);
+      reportIdle(a, b);
+    }
+  } finally {
+    await bench.stop();
+    await Promise.all(servers.map((s) => s.stop()));
+    process.off("exit", lastResort);
+    log(`done in ${Math.round((performance.now() - started) / 1000)} s`);
+  }
 
+  async function measureLoad(subject: RunningServer, reference: RunningServer): Promise<void> {
     const sidesOf = (): Side[] => [
       { server: subject, key: "a", tally: emptyTally() },
       { server: reference, key: "b", tally: emptyTally() },
@@ -444,35 +485,28 @@ export async function run(): Promise<void> {
         }
       }
     }
+  }
 
-    if (selected("idle")) {
-      const a = await bench.idle(subject);
-      const b = await bench.idle(reference);
-      const per = (x: typeof a) => (x.failure === undefined ? (x.after - x.before) / idleCount : NaN);
-      const mb = (n: number) => Math.round(n / 1e5) / 10;
-      report({
-        name: "mqtt.idle.bytes_per_conn",
-        value: per(a),
-        reference: per(b),
-        ratio: per(a) / per(b),
-        unit: "bytes",
-        ...common,
-        connections: idleCount,
-        clients: `clean session, keep-alive 600 s, each subscribed to one topic of its own at QoS 0`,
-        rss_before_mb: mb(a.before),
-        rss_after_mb: mb(a.after),
-        reference_rss_before_mb: mb(b.before),
-        reference_rss_after_mb: mb(b.after),
-        connect_s: Math.round(a.connectMs / 100) / 10,
-        reference_connect_s: Math.round(b.connectMs / 100) / 10,
-        ...(a.failure === undefined ? {} : { error: a.failure }),
-        ...(b.failure === undefined ? {} : { reference_error: b.failure }),
-      });
-    }
-  } finally {
-    await bench.stop();
-    await Promise.all(servers.map((s) => s.stop()));
-    process.off("exit", lastResort);
-    log(`done in ${Math.round((performance.now() - started) / 1000)} s`);
+  function reportIdle(a: IdleResult, b: IdleResult): void {
+    const per = (x: typeof a) => (x.failure === undefined ? (x.after - x.before) / idleCount : NaN);
+    const mb = (n: number) => Math.round(n / 1e5) / 10;
+    report({
+      name: "mqtt.idle.bytes_per_conn",
+      value: per(a),
+      reference: per(b),
+      ratio: per(a) / per(b),
+      unit: "bytes",
+      ...common,
+      connections: idleCount,
+      clients: `clean session, keep-alive 600 s, each subscribed to one topic of its own at QoS 0`,
+      rss_before_mb: mb(a.before),
+      rss_after_mb: mb(a.after),
+      reference_rss_before_mb: mb(b.before),
+      reference_rss_after_mb: mb(b.after),
+      connect_s: Math.round(a.connectMs / 100) / 10,
+      reference_connect_s: Math.round(b.connectMs / 100) / 10,
+      ...(a.failure === undefined ? {} : { error: a.failure }),
+      ...(b.failure === undefined ? {} : { reference_error: b.failure }),
+    });
   }
 }
