@@ -1,5 +1,5 @@
 import { Message, QueuedMessage, type Event } from "../../protos/index.ts";
-import { defineActor, SwitchboardError, type ActorContext } from "../../runtime/index.ts";
+import { defineActor, type ActorContext } from "../../runtime/index.ts";
 import { clientChannel, topicChannel } from "../messaging/channel.ts";
 import { publishEvent } from "../messaging/journal.ts";
 import { TopicActor } from "../topic/topic-actor.ts";
@@ -315,7 +315,7 @@ export function createMqttSessionActor(options: MqttSessionOptions = {}) {
           if (delayMs > 0) {
             s.will = will;
             s.willAtMs = now + delayMs;
-            await ctx.reminders.set("will", { dueInMs: delayMs, method: "fireWill" });
+            await ctx.reminders.set("will", { dueInMs: Math.min(delayMs, maxReminderMs), method: "fireWill" });
           } else {
             s.will = will;
             await fireWill(ctx);
@@ -326,21 +326,27 @@ export function createMqttSessionActor(options: MqttSessionOptions = {}) {
           s.exists = false;
         } else if (s.expiryMs > 0) {
           s.endsAtMs = now + s.expiryMs;
-          await ctx.reminders.set("expiry", { dueInMs: s.expiryMs, method: "expire" });
+          await ctx.reminders.set("expiry", { dueInMs: Math.min(s.expiryMs, maxReminderMs), method: "expire" });
         }
         s.flushDue = false;
         await ctx.save();
       },
 
       fireWill: async (ctx) => {
-        if (ctx.state.connectionId !== "" || ctx.state.will === undefined) return;
+        const s = ctx.state;
+        if (s.connectionId !== "" || s.will === undefined) return;
+        // A delay longer than one timer can wait fires early: wait the rest.
+        const left = s.willAtMs - ctx.clock.now();
+        if (left > 0) return void (await ctx.reminders.set("will", { dueInMs: Math.min(left, maxReminderMs), method: "fireWill" }));
         await fireWill(ctx);
         await ctx.save();
       },
 
       expire: async (ctx) => {
         const s = ctx.state;
-        if (s.connectionId !== "" || s.endsAtMs === 0 || s.endsAtMs > ctx.clock.now()) return;
+        if (s.connectionId !== "" || s.endsAtMs === 0) return;
+        const left = s.endsAtMs - ctx.clock.now();
+        if (left > 0) return void (await ctx.reminders.set("expiry", { dueInMs: Math.min(left, maxReminderMs), method: "expire" }));
         if (s.will !== undefined) await fireWill(ctx);
         await reset(ctx);
         s.exists = false;
@@ -360,6 +366,13 @@ export function createMqttSessionActor(options: MqttSessionOptions = {}) {
 }
 
 export type MqttSessionActor = ReturnType<typeof createMqttSessionActor>;
+
+/**
+ * The longest wait given to one reminder: a timer over 2^31 - 1 ms fires at once
+ * (Node's setTimeout), and a Session Expiry or Will Delay Interval may be up to 2^32 - 1
+ * seconds. A longer wait is a chain of reminders, each checking the time left.
+ */
+const maxReminderMs = 2 ** 31 - 1;
 
 type MqttSessionContext = ActorContext<MqttSessionState>;
 
@@ -388,14 +401,14 @@ async function fireWill(ctx: MqttSessionContext): Promise<void> {
   const now = ctx.clock.now();
   const message: Message = { ...Message.fromJSON(will.message), id: `will-${ctx.messageId}`, timestampMs: now, expiresAtMs: will.expiryMs > 0 ? now + will.expiryMs : 0 };
   const topic = message.toTopic!;
-  if (message.retain) {
-    await ctx.ref(TopicActor, `${ctx.tenant}:${topic}`).call("retain", { message: Message.toJSON(message) });
-  }
-  const channel = topicChannel(topic);
-  const event: Event = { eventId: message.id, tenant: ctx.tenant, channel, message };
+  // A will that cannot be published is lost, and said so: the turn that fires it (a
+  // disconnection, a takeover, an expiry) must still complete.
   try {
+    if (message.retain) await ctx.ref(TopicActor, `${ctx.tenant}:${topic}`).call("retain", { message: Message.toJSON(message) });
+    const channel = topicChannel(topic);
+    const event: Event = { eventId: message.id, tenant: ctx.tenant, channel, message };
     ctx.publish(channel, event);
   } catch (err) {
-    throw new SwitchboardError("unavailable", `the will of ${ctx.key} could not be published`, { cause: err, context: { actorId: ctx.id } });
+    ctx.log.warn({ err, actorId: ctx.id, topic }, "the will could not be published");
   }
 }

@@ -2,7 +2,7 @@ import { isUtf8 } from "node:buffer";
 import { randomUUID } from "node:crypto";
 import mqtt from "mqtt-packet";
 import type { IConnectPacket, IDisconnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from "mqtt-packet";
-import { checkTopicFilter, clientChannel, topicMatches, type MqttSubscriptionRecord, type WillRecord } from "../../actors/index.ts";
+import { clientChannel, topicMatches, type MqttSubscriptionRecord, type WillRecord } from "../../actors/index.ts";
 import { Message, QueuedMessage, type Event } from "../../protos/index.ts";
 import { isSwitchboardError } from "../../runtime/index.ts";
 import { SeqTracker, type ClientConnection, type Delivery, type RouterSubscription } from "../shared/index.ts";
@@ -10,7 +10,7 @@ import { FrameGuard } from "./frame-guard.ts";
 import type { MqttContext, MqttIdentity } from "./mqtt-context.ts";
 import type { MqttTransport } from "./mqtt-transport.ts";
 import { encodePublish, propertyList } from "./publish-encoder.ts";
-import { connectFault, repeatedProperty, supportedProtocol, zeroPacketId } from "./packet-checks.ts";
+import { connectFault, repeatedProperty, supportedProtocol, topicFilterFault, topicNameFault, zeroPacketId } from "./packet-checks.ts";
 import { publishTopicIsUtf8, publishUserProperties } from "./publish-frame.ts";
 import { QueueAcks } from "./queue-acks.ts";
 import { ConnackV3, connackV3, Reason } from "./reason-codes.ts";
@@ -67,6 +67,7 @@ export class MqttConnection {
   readonly #guard: FrameGuard;
   /** The frame being parsed. */
   #frame: Buffer | undefined;
+  #readAny = false;
   readonly #connectionId = randomUUID();
   #state: "awaiting-connect" | "connecting" | "open" | "closed" = "awaiting-connect";
   #version: Version = 4;
@@ -161,6 +162,10 @@ export class MqttConnection {
     if (this.#state === "closed") return;
     this.#ctx.metrics.bytesIn += chunk.length;
     this.#lastInboundAt = Date.now();
+    // [MQTT-3.1.0-1]: the first packet is CONNECT; anything else is closed on its first byte,
+    // not when (if ever) its whole packet has come.
+    if (this.#state === "awaiting-connect" && !this.#readAny && chunk[0] >> 4 !== 1) return this.#drop("the first packet is not CONNECT");
+    this.#readAny = true;
     const v = this.#guard.push(chunk);
     for (const frame of v.frames) {
       if (this.#ended()) return; // a packet before closed the connection
@@ -394,10 +399,9 @@ export class MqttConnection {
   /** The will as the session keeps it; null when the CONNECT is refused for it. */
   #will(w: NonNullable<IConnectPacket["will"]>, who: MqttIdentity): WillRecord | undefined | null {
     const topic = w.topic;
-    try {
-      if (topic === "" || topic.includes("+") || topic.includes("#")) throw new Error("wildcards");
-    } catch {
-      this.#refuse(Reason.topicNameInvalid, "the will topic is not a topic name");
+    const fault = topicNameFault(topic);
+    if (fault !== undefined) {
+      this.#refuse(Reason.topicNameInvalid, `the will topic: ${fault}`);
       return null;
     }
     if (!this.#ctx.access.canPublish(who, topic)) {
@@ -443,6 +447,12 @@ export class MqttConnection {
     const frame = publishFrames.get(p);
     if (frame !== undefined && !publishTopicIsUtf8(frame)) return this.#protocolError(Reason.malformedPacket, "a topic name that is not UTF-8");
     if (props !== undefined) {
+      if (frame !== undefined && this.#version === 5) {
+        // Read again from the bytes: their order (userPropertiesOf), and whether they fit their length (1.5.7).
+        const ordered = publishUserProperties(frame);
+        if (ordered === undefined) return this.#protocolError(Reason.malformedPacket, "a property runs past the property length");
+        orderedUserProperties.set(p, ordered);
+      }
       // [MQTT-3.3.4-6]: a client does not send a Subscription Identifier; 2.2.2.2: no property twice but User Property.
       if (props.subscriptionIdentifier !== undefined) return this.#protocolError(Reason.protocolError, "a PUBLISH from a client with a subscription identifier");
       const repeated = repeatedProperty(props);
@@ -459,9 +469,10 @@ export class MqttConnection {
         topic = known;
       } else this.#aliasesIn.set(alias, topic);
     }
-    if (topic === "" || topic.includes("+") || topic.includes("#") || topic.includes("\u0000")) {
-      return this.#protocolError(Reason.topicNameInvalid, `${JSON.stringify(topic)} is not a topic name`); // [MQTT-3.3.2-2]
-    }
+    // 3.3.2.3.4: a zero-length topic without a topic alias is a protocol error.
+    if (topic === "") return this.#protocolError(Reason.protocolError, "a PUBLISH without a topic name or alias");
+    const fault = topicNameFault(topic);
+    if (fault !== undefined) return this.#protocolError(Reason.topicNameInvalid, fault); // [MQTT-3.3.2-2]
     if (qos > 0) {
       // [MQTT-3.3.4-7]..: more QoS 1/2 PUBLISHes unacknowledged than the Receive Maximum is 0x93.
       if (this.#version === 5 && this.#inboundInflight >= this.#ctx.limits.receiveMaximum && !(qos === 2 && this.#qos2In.has(p.messageId!))) {
@@ -512,8 +523,9 @@ export class MqttConnection {
         await messaging.publishPlain(who.tenant, topic, message);
       }
     } catch (err) {
-      this.#ackPublish(p, isSwitchboardError(err, "permission_denied") ? Reason.notAuthorized : isSwitchboardError(err, "limit_exceeded") ? Reason.quotaExceeded : Reason.unspecifiedError);
-      if (!isSwitchboardError(err, "permission_denied")) this.#ctx.logger.warn({ err, topic }, "a PUBLISH was not delivered");
+      // invalid_argument: a topic the core cannot keep (a retained message's topic is bounded by an actor key).
+      this.#ackPublish(p, isSwitchboardError(err, "permission_denied") ? Reason.notAuthorized : isSwitchboardError(err, "limit_exceeded") ? Reason.quotaExceeded : isSwitchboardError(err, "invalid_argument") ? Reason.topicNameInvalid : Reason.unspecifiedError);
+      if (!isSwitchboardError(err, "permission_denied") && !isSwitchboardError(err, "invalid_argument")) this.#ctx.logger.warn({ err, topic }, "a PUBLISH was not delivered");
       return;
     }
     this.#ackPublish(p, Reason.success);
@@ -618,6 +630,8 @@ export class MqttConnection {
     const v5 = this.#version === 5;
     const repeated = repeatedProperty(p.properties ?? {});
     if (repeated !== undefined) return this.#protocolError(Reason.protocolError, `the ${repeated} property more than once`);
+    // [MQTT-3.8.3-2] (3.1.1 [MQTT-3.8.3-3]): at least one filter.
+    if (p.subscriptions.length === 0) return this.#protocolError(Reason.protocolError, "a SUBSCRIBE without a topic filter");
     const id = p.properties?.subscriptionIdentifier ?? 0;
     // 3.8.2.1.2: a Subscription Identifier of 0 is a protocol error.
     if (p.properties?.subscriptionIdentifier === 0) return this.#protocolError(Reason.protocolError, "a subscription identifier of 0");
@@ -640,9 +654,7 @@ export class MqttConnection {
         }
         if (s.nl) return this.#protocolError(Reason.protocolError, "No Local on a shared subscription"); // [MQTT-3.8.3-4]
       }
-      try {
-        checkTopicFilter(filter);
-      } catch {
+      if (topicFilterFault(filter) !== undefined) {
         granted.push(v5 ? Reason.topicFilterInvalid : 0x80);
         continue;
       }
@@ -725,6 +737,8 @@ export class MqttConnection {
   }
 
   async #unsubscribe(p: IUnsubscribePacket): Promise<void> {
+    // [MQTT-3.10.3-2]: at least one filter.
+    if (p.unsubscriptions.length === 0) return this.#protocolError(Reason.protocolError, "an UNSUBSCRIBE without a topic filter");
     const who = this.#id!;
     const codes: number[] = [];
     const removed: string[] = [];
@@ -1062,9 +1076,10 @@ const queuedBy = new WeakMap<Message, QueuedMessage>();
 /** The bytes a PUBLISH came in. */
 const publishFrames = new WeakMap<IPublishPacket, Buffer>();
 
+/** The User Properties of a v5 PUBLISH in their order on the wire, read from its frame. */
+const orderedUserProperties = new WeakMap<IPublishPacket, { name: string; value: string }[]>();
+
 /** A PUBLISH's User Properties in their order on the wire ([MQTT-3.3.2-18]). */
 function userPropertiesOf(p: IPublishPacket): { name: string; value: string }[] {
-  if (p.properties?.userProperties === undefined) return [];
-  const frame = publishFrames.get(p);
-  return frame !== undefined ? publishUserProperties(frame) : propertyList(p.properties.userProperties);
+  return orderedUserProperties.get(p) ?? propertyList(p.properties?.userProperties);
 }

@@ -1,4 +1,5 @@
 import type { IConnectPacket, Packet } from "mqtt-packet";
+import { checkTopicFilter, checkTopicName } from "../../actors/index.ts";
 import { Reason } from "./reason-codes.ts";
 
 /** Why a packet is refused: the v5 reason code and a message for the log (and the Reason String). */
@@ -69,4 +70,42 @@ export function zeroPacketId(p: Packet): boolean {
     default:
       return false;
   }
+}
+
+/**
+ * Control characters U+0001..U+001F and U+007F..U+009F: a string SHOULD NOT hold them
+ * and a receiver MAY treat them as malformed (1.5.4). The gateway refuses them in topic
+ * names and filters, which also name actors (retained messages, managed topics) whose
+ * keys cannot hold them.
+ */
+export function hasControlCharacters(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c >= 0x01 && c <= 0x1f) || (c >= 0x7f && c <= 0x9f)) return true;
+  }
+  return false;
+}
+
+/**
+ * Why `topic` is not a name a client may publish to: empty, a wildcard ([MQTT-3.3.2-2]),
+ * U+0000 ([MQTT-1.5.4-2]), a control character, or over the messaging core's length.
+ * Undefined when it is one.
+ */
+export function topicNameFault(topic: string): string | undefined {
+  try {
+    checkTopicName(topic);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return hasControlCharacters(topic) ? `${JSON.stringify(topic)} holds a control character` : undefined;
+}
+
+/** Why `filter` is not a topic filter ([MQTT-4.7.1-2], [MQTT-4.7.1-3], as names otherwise); undefined when it is one. */
+export function topicFilterFault(filter: string): string | undefined {
+  try {
+    checkTopicFilter(filter);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return hasControlCharacters(filter) ? `${JSON.stringify(filter)} holds a control character` : undefined;
 }

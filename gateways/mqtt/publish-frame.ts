@@ -28,32 +28,49 @@ const propertySizes: Record<number, number | "s" | "v" | "p"> = {
   28: "s", 31: "s", 33: 2, 34: 2, 35: 2, 36: 1, 37: 1, 38: "p", 39: 4, 40: 1, 41: 1, 42: 1,
 };
 
-/** The User Properties of a v5 PUBLISH frame, in order, repeats kept ([MQTT-3.3.2-17], [MQTT-3.3.2-18]). */
-export function publishUserProperties(frame: Buffer): { name: string; value: string }[] {
+/**
+ * The User Properties of a v5 PUBLISH frame, in order, repeats kept ([MQTT-3.3.2-17],
+ * [MQTT-3.3.2-18]). Undefined when the property section is malformed: a property runs
+ * past the Property Length, or the length past the packet (mqtt-packet reads on into
+ * the payload).
+ */
+export function publishUserProperties(frame: Buffer): { name: string; value: string }[] | undefined {
   let at = topicAt(frame);
   const qos = (frame[0]! >> 1) & 3;
   at += 2 + frame.readUInt16BE(at) + (qos > 0 ? 2 : 0);
   let length = 0;
-  for (let multiplier = 1; ; multiplier *= 128) {
+  for (let multiplier = 1, i = 0; ; multiplier *= 128, i++) {
+    if (at >= frame.length || i === 4) return undefined;
     const b = frame[at++]!;
     length += (b & 0x7f) * multiplier;
     if ((b & 0x80) === 0) break;
   }
   const end = at + length;
+  if (end > frame.length) return undefined;
   const out: { name: string; value: string }[] = [];
-  const string = () => {
+  const string = (): string | undefined => {
+    if (at + 2 > end) return undefined;
     const n = frame.readUInt16BE(at);
+    if (at + 2 + n > end) return undefined;
     const s = frame.toString("utf8", at + 2, at + 2 + n);
     at += 2 + n;
     return s;
   };
   while (at < end) {
     const size = propertySizes[frame[at++]!];
-    if (size === undefined) break; // mqtt-packet refused unknown ones before this
-    if (size === "p") out.push({ name: string(), value: string() });
-    else if (size === "s") string();
-    else if (size === "v") while ((frame[at++]! & 0x80) !== 0);
-    else at += size;
+    if (size === undefined) return undefined;
+    if (size === "p") {
+      const name = string();
+      const value = string();
+      if (name === undefined || value === undefined) return undefined;
+      out.push({ name, value });
+    } else if (size === "s") {
+      if (string() === undefined) return undefined;
+    } else if (size === "v") {
+      let i = 0;
+      while (at < end && (frame[at++]! & 0x80) !== 0) if (++i === 4) return undefined;
+    } else at += size;
+    if (at > end) return undefined;
   }
   return out;
 }

@@ -114,6 +114,24 @@ describe("wills", () => {
     new4.raw.send({ cmd: "disconnect" });
   });
 
+  it("v5: a will delay longer than a timer can wait (over 24.8 days) does not fire early; nor does a session that long end", async () => {
+    const { raw, topic } = await withWill(5, { delayS: 2_200_000, expiryS: 0xffffffff - 1, clientId: "long-will", clean: false });
+    raw.close();
+    await sleep(300);
+    assert.equal(willsOn(topic).length, 0);
+    const info = await node.sessionInfo("long-will");
+    assert.deepEqual([info.exists, info.connected], [true, false]);
+  });
+
+  it("a will topic that is not a topic name refuses the CONNECT (v5: CONNACK 0x90)", async () => {
+    for (const topic of ["a/+", "a\u0007b", "t".repeat(5000)]) {
+      const raw = await RawClient.open(node.port, 5);
+      raw.send({ cmd: "connect", protocolId: "MQTT", protocolVersion: 5, clean: true, keepalive: 0, clientId: "bad-will", will: { topic, payload: Buffer.from("x"), qos: 0, retain: true } });
+      assert.equal((await raw.expect("connack")).reasonCode, 0x90, JSON.stringify(topic));
+      await raw.waitClosed();
+    }
+  });
+
   it("a retained will becomes the topic's retained message", async () => {
     const topic = `will/retained-${++n}`;
     const { raw } = await RawClient.connected(node.port, 4, { clientId: "retained-will", will: { topic, payload: Buffer.from("offline"), qos: 1, retain: true } });
