@@ -14,9 +14,10 @@
 // publishers, one the subscribers: raw sockets with TCP_NODELAY, packets encoded once
 // with mqtt-packet and copied per send, replies split by their fixed header only (no
 // object per message), reads into one shared buffer. Publishers send open-loop at a
-// fixed total rate: every 5 ms each sends what has fallen due since it started, in one
-// write. Subscribers count PUBLISH packets and answer QoS 1 with PUBACK. MQTT 3.1.1
-// (SB_BENCH_MQTT_VERSION=5 for 5.0), clean sessions, 64-byte payloads.
+// fixed total rate: every 5 ms (SB_BENCH_MQTT_TICK_MS) each sends what has fallen due
+// since it started, in one write. Subscribers count PUBLISH packets and answer QoS 1
+// with PUBACK. MQTT 3.1.1 (SB_BENCH_MQTT_VERSION=5 for 5.0), clean sessions, 64-byte
+// payloads.
 //
 // Scenarios, each at QoS 0 and QoS 1 (publishes and subscriptions at that QoS), at the
 // offered rates FACTS.md measured Mosquitto and Aedes at:
@@ -46,10 +47,15 @@
 // and `lost` counts what never arrived after the drain. `user_us_per_msg` is the part
 // spent in user space (utime only): on this machine kind about a third of Mosquitto's
 // CPU is user time, the rest the kernel's socket and loopback TCP work that its writes
-// pay for. `others_cpu_pct` is what the rest of the machine used meanwhile (/proc/stat
-// busy time less the server's and the generators'; about 5-12% of a core when nothing
-// else runs): above 25% the bench says on stderr that a scenario's figures are noisy.
-// /proc counts CPU in 10 ms ticks.
+// pay for. That kernel part depends on how many packets each write carries, and a
+// server that gathers several deliveries into one write pays less of it: the figure
+// moves with the publishers' batch (`per_publisher_write`: messages a publisher writes
+// at once, 1 to 12.5 here). SB_BENCH_MQTT_TICK_MS=1 makes the batches 5 times smaller
+// (checked: Switchboard's fan-out QoS 0 ratio went from 0.23 to 0.55, fan-in's from
+// 0.67 to 0.83). `others_cpu_pct` is what the rest of the machine used meanwhile
+// (/proc/stat busy time less the server's and the generators'; 5-12% of a core, ±5,
+// when nothing else runs): above 25% the bench says on stderr that a scenario's
+// figures are noisy. /proc counts CPU in 10 ms ticks.
 //
 // Latency: 1 publisher → 1 subscriber in the same generator process (one clock), 1,000
 // msg/s, one message per 1 ms tick with its send time (performance.now()) in the first
@@ -68,7 +74,7 @@
 // Environment: SB_BENCH_MQTT_SUBJECT (switchboard | mosquitto), SB_BENCH_MQTT_ONLY
 // (comma list of fanin.q0, …, pairs.q1, a prefix such as fanin, latency, idle),
 // SB_BENCH_MQTT_SLICES (4), SB_BENCH_MQTT_SLICE_MS (1500), SB_BENCH_MQTT_WARMUP_MS
-// (2000), SB_BENCH_MQTT_IDLE (5000), SB_BENCH_MQTT_VERSION (4).
+// (2000), SB_BENCH_MQTT_IDLE (5000), SB_BENCH_MQTT_VERSION (4), SB_BENCH_MQTT_TICK_MS (5).
 import { execFileSync } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { LoadAgent, RunningServer, cpuMicros, machineBusyMicros, mosquitto, rssBytes, switchboard } from "./mqtt-servers.ts";
@@ -79,6 +85,7 @@ const num = (name: string, fallback: number) => (env[name] === undefined || env[
 const warmMs = num("SB_BENCH_MQTT_WARMUP_MS", 2000);
 const slices = Math.max(1, num("SB_BENCH_MQTT_SLICES", 4));
 const sliceMs = num("SB_BENCH_MQTT_SLICE_MS", 1500);
+const tickMs = num("SB_BENCH_MQTT_TICK_MS", 5); // publishers write what is due every tick, one write each
 const settleMs = 300; // after (re)starting the publishers, before a slice's measurement
 // Latency's p99 is what a burst of other work on this machine moves most: finer slices.
 const latencySlices = slices * 3;
@@ -226,7 +233,7 @@ class Bench {
       }
       await this.alternate(sides, slices, async (side, measured) => {
         const [pg, sg, t] = [`p${side.key}`, `s${side.key}`, side.tally];
-        await this.pub.call("start", { group: pg, qos: sc.qos, rate: sc.rate, tickMs: 5 });
+        await this.pub.call("start", { group: pg, qos: sc.qos, rate: sc.rate, tickMs });
         await sleep(measured ? settleMs : warmMs);
         const a = await this.snapshot(side, pg, sg);
         if (measured) await sleep(sliceMs);
@@ -446,6 +453,7 @@ export async function run(): Promise<void> {
         payload_bytes: payloadBytes,
         offered_per_s: sc.rate,
         expected_delivered_per_s: sc.rate * sc.fan,
+        per_publisher_write: Math.round(((sc.rate / sc.topics.length) * tickMs) / 100) / 10,
         ...sideFields(value, sc, ""),
         ...sideFields(ref, sc, "reference_"),
         window_s: Math.round(value.ms / 100) / 10,
