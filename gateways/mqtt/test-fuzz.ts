@@ -2,6 +2,7 @@
 // the bad-input test and `test/support/mqtt-fuzz.ts`. (Not a test file.) Every input
 // comes from a seed, so a failure can be replayed.
 import { connect as netConnect } from "node:net";
+import { WebSocket } from "ws";
 import mqtt from "mqtt-packet";
 import type { Packet } from "mqtt-packet";
 import { randomSplits, seededRandom } from "./test-clients.ts";
@@ -106,4 +107,24 @@ export async function fuzzOnce(port: number, seed: number, lingerMs = 30): Promi
   socket.destroy();
   await closed;
   return { closedByServer };
+}
+
+/** `fuzzOnce` over a WebSocket listener (`ws://…`, subprotocol mqtt): the same bytes, in binary frames of random size. */
+export async function fuzzOnceWs(url: string, seed: number, lingerMs = 30): Promise<void> {
+  const random = seededRandom(seed ^ 0x2545f491);
+  const ws = new WebSocket(url, ["mqtt"]);
+  const closed = new Promise<void>((resolve) => ws.once("close", () => resolve()));
+  ws.on("error", () => undefined);
+  const opened = await new Promise<boolean>((resolve) => {
+    ws.once("open", () => resolve(true));
+    ws.once("close", () => resolve(false));
+  });
+  if (!opened) return;
+  for (const chunk of randomSplits(fuzzInput(seed), random, 64)) {
+    if (ws.readyState !== ws.OPEN) break;
+    ws.send(chunk, { binary: true });
+  }
+  await Promise.race([closed, new Promise((r) => setTimeout(r, lingerMs))]);
+  ws.terminate();
+  await closed;
 }
