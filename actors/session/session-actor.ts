@@ -132,7 +132,11 @@ export function createSessionActor(options: SessionOptions = {}) {
         if (tookOver) publish(ctx, { takeover: { resource: a.resource, connectionId: a.connectionId } }, `takeover-${ctx.messageId}`);
         await ctx.save();
         announcePresence(ctx, before);
-        return { resumeFrom: Math.max(device.cursor + 1, s.first), lastSeq: s.seq, resumed: known !== undefined, tookOver };
+        const resumeFrom = Math.max(device.cursor + 1, s.first);
+        // Nothing waits for the device: the session need not stay in memory for it; the
+        // next message or call brings it back. Idle connections then hold no actor.
+        if (resumeFrom > s.seq) ctx.deactivateOnIdle();
+        return { resumeFrom, lastSeq: s.seq, resumed: known !== undefined, tookOver };
       },
 
       detach: async (ctx, a: { resource: string; connectionId: string }) => {

@@ -1,6 +1,7 @@
 import { defineActor } from "../../runtime/index.ts";
 import { topicsChannel } from "../messaging/channel.ts";
 import { publishEvent } from "../messaging/journal.ts";
+import { topicMatches } from "../messaging/topic-name.ts";
 import type { ActorContext } from "../../runtime/index.ts";
 
 export interface TopicDirectoryState {
@@ -17,8 +18,9 @@ export function topicDirectoryKey(tenant: string): string {
 
 /**
  * One per tenant: which topics are managed (so a gateway knows which messages must
- * pass through a topic actor) and which hold a retained message (so a wildcard
- * subscription finds them). Each change is published on the tenant's `topics`
+ * pass through a topic actor) and which hold a retained message (so a subscription
+ * asks only the topics that have one, and a wildcard subscription finds them). A
+ * topic's actor records its retained message here before the publisher is answered. Each change is published on the tenant's `topics`
  * channel, which every node follows.
  */
 export const TopicDirectory = defineActor({
@@ -33,6 +35,15 @@ export const TopicDirectory = defineActor({
     },
     retained: (ctx, a: { topic: string; on: boolean }) => void (a.on ? insert(ctx.state.retained, a.topic) : remove(ctx.state.retained, a.topic)),
     list: { readOnly: true, handler: (ctx) => ({ managed: ctx.state.managed, retained: ctx.state.retained }) },
+    /** The topics holding a retained message that `filter` (a name or a wildcard filter) matches. */
+    retainedMatching: {
+      readOnly: true,
+      handler: (ctx, filter: string) => {
+        const retained = ctx.state.retained;
+        if (!filter.includes("+") && !filter.includes("#")) return has(retained, filter) ? [filter] : [];
+        return retained.filter((t) => topicMatches(filter, t));
+      },
+    },
   },
 });
 
@@ -47,6 +58,17 @@ function insert(sorted: string[], value: string): boolean {
   if (sorted[lo] === value) return false;
   sorted.splice(lo, 0, value);
   return true;
+}
+
+function has(sorted: string[], value: string): boolean {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return sorted[lo] === value;
 }
 
 function remove(sorted: string[], value: string): boolean {

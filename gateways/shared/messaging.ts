@@ -9,8 +9,9 @@ import {
   presenceChannel,
   resolveTopicSettings,
   topicChannel,
-  topicMatches,
   TopicActor,
+  TopicDirectory,
+  topicDirectoryKey,
   userChannel,
   type SessionActor,
   type TopicSettings,
@@ -206,7 +207,8 @@ export class Messaging {
    */
   async retained(tenant: string, filter: string, asUser = ""): Promise<Message[]> {
     checkTopicFilter(filter);
-    const topics = isWildcardFilter(filter) ? (await this.registry.retainedTopics(tenant)).filter((t) => topicMatches(filter, t)) : [filter];
+    // The directory knows which topics hold one: topics without are not even activated.
+    const topics: string[] = await this.#runtime.ref(TopicDirectory, topicDirectoryKey(tenant)).call("retainedMatching", filter);
     const found = await Promise.all(
       topics.map(async (t) => {
         try {
