@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { IConnackPacket, IDisconnectPacket } from "mqtt-packet";
+import { MemoryStateStore } from "../../runtime/index.ts";
 import { connectBytes, connectClient, RawClient, sleep, waitFor } from "./test-clients.ts";
 import { startTestMqtt, type TestMqttNode } from "./test-mqtt.ts";
 
@@ -145,6 +146,29 @@ describe("CONNECT", () => {
     await c.client.publishAsync("connect/v31", "old", { qos: 1 });
     await c.until(1);
     await c.end();
+  });
+
+  it("a client gone while its CONNECT is handled leaves nothing attached (a slow store widens the moment)", async () => {
+    const store = new MemoryStateStore();
+    const slow = new Proxy(store, {
+      get(t, k) {
+        const v = Reflect.get(t, k) as unknown;
+        if (typeof v !== "function") return v;
+        return async (...a: unknown[]) => (await sleep(10), (v as (...x: unknown[]) => unknown).apply(t, a));
+      },
+    });
+    const slowNode = await startTestMqtt({ stateStore: slow });
+    try {
+      for (let i = 0; i < 12; i++) {
+        const raw = await RawClient.open(slowNode.port, 4);
+        raw.send({ cmd: "connect", protocolId: "MQTT", protocolVersion: 4, clean: true, keepalive: 0, clientId: `gone-${i}` });
+        await sleep(i * 3);
+        raw.close();
+      }
+      await waitFor(() => slowNode.messaging.connections === 0 && slowNode.gateway.connections === 0, `every connection detached (attached: ${slowNode.messaging.connections})`, 3000);
+    } finally {
+      await slowNode.close();
+    }
   });
 
   it("maxConnections: the connection over the limit is refused (3.1.1: 0x03 server unavailable, v5: 0x97 quota exceeded)", async () => {

@@ -84,7 +84,8 @@ export class MqttConnection {
   #waiting: Packet[] = [];
   #busy = false;
   #paused = false;
-  #inboundInflight = 0;
+  /** QoS 1 PUBLISHes received and not yet acknowledged (with `#qos2In`, what the Receive Maximum bounds). */
+  #qos1In = 0;
   /** QoS 2 packet ids awaiting PUBREL, for a clean session (a persistent one keeps them in its actor). */
   readonly #qos2In = new Set<number>();
   readonly #aliasesIn = new Map<number, string>();
@@ -344,8 +345,15 @@ export class MqttConnection {
         takenOver: () => this.#takeover(),
       },
     });
-    if (this.#state !== "connecting") return;
-    for (const [filter, record] of Object.entries(s.subscriptions)) await this.#applySubscription(filter, record);
+    if (this.#ended()) {
+      // Gone while attaching: its close found nothing attached yet, so this detaches it.
+      await this.#client.close();
+      return;
+    }
+    for (const [filter, record] of Object.entries(s.subscriptions)) {
+      await this.#applySubscription(filter, record);
+      if (this.#ended()) return;
+    }
 
     this.#state = "open";
     this.#ctx.metrics.connections++;
@@ -475,7 +483,7 @@ export class MqttConnection {
     if (fault !== undefined) return this.#protocolError(Reason.topicNameInvalid, fault); // [MQTT-3.3.2-2]
     if (qos > 0) {
       // [MQTT-3.3.4-7]..: more QoS 1/2 PUBLISHes unacknowledged than the Receive Maximum is 0x93.
-      if (this.#version === 5 && this.#inboundInflight >= this.#ctx.limits.receiveMaximum && !(qos === 2 && this.#qos2In.has(p.messageId!))) {
+      if (this.#version === 5 && this.#qos1In + this.#qos2In.size >= this.#ctx.limits.receiveMaximum && !(qos === 2 && this.#qos2In.has(p.messageId!))) {
         return this.#protocolError(Reason.receiveMaximumExceeded, "more unacknowledged QoS 1/2 messages than the receive maximum");
       }
     }
@@ -485,21 +493,27 @@ export class MqttConnection {
       if (now - this.#rateWindowStart >= 1000) (this.#rateWindowStart = now), (this.#rateCount = 0);
       if (++this.#rateCount > limit) return this.#protocolError(Reason.messageRateTooHigh, `more than ${limit} messages a second`);
     }
+    // From here every QoS 1 PUBLISH ends in #ackPublish.
+    if (qos === 1) this.#qos1In++;
     const payload = typeof p.payload === "string" ? Buffer.from(p.payload) : p.payload;
     if (props?.payloadFormatIndicator && !isUtf8(payload)) return this.#ackPublish(p, Reason.payloadFormatInvalid); // [MQTT-3.3.2-4]
-    const who = this.#id!;
-    if (topic.startsWith("$user/")) return this.#publishToUser(p, topic.slice(6), payload);
-    if (topic.startsWith("$SYS/") || topic === "$SYS" || topic.startsWith("$share/")) return this.#ackPublish(p, Reason.topicNameInvalid);
-    if (!this.#ctx.access.canPublish(who, topic)) return this.#ackPublish(p, Reason.notAuthorized);
+    if (!topic.startsWith("$user/")) {
+      if (topic.startsWith("$SYS/") || topic === "$SYS" || topic.startsWith("$share/")) return this.#ackPublish(p, Reason.topicNameInvalid);
+      if (!this.#ctx.access.canPublish(this.#id!, topic)) return this.#ackPublish(p, Reason.notAuthorized);
+    }
     if (qos === 2) return this.#publishQos2(p, topic, payload);
-    return this.#deliver(p, topic, payload);
+    return this.#route(p, topic, payload);
+  }
+
+  /** To a user's inbox (`$user/<name>`) or to a topic. */
+  #route(p: IPublishPacket, topic: string, payload: Buffer): Promise<void> | void {
+    return topic.startsWith("$user/") ? this.#publishToUser(p, topic.slice(6), payload) : this.#deliver(p, topic, payload);
   }
 
   /** Publishes, then acknowledges; synchronous when nothing needs an actor. */
   #deliver(p: IPublishPacket, topic: string, payload: Buffer): Promise<void> | void {
     const who = this.#id!;
     const messaging = this.#ctx.messaging;
-    if (p.qos > 0) this.#inboundInflight++;
     const message = this.#message(topic, payload, p.qos, p.retain, p.properties ?? {}, userPropertiesOf(p));
     const managed = messaging.registry.isManagedNow(who.tenant, topic);
     if (managed === false && !p.retain && (p.qos === 0 || this.#ctx.routes === undefined || this.#ctx.routes.match(who.tenant, topic, message).length === 0)) {
@@ -534,7 +548,6 @@ export class MqttConnection {
   /** `$user/<name>`: to that user's inbox (the messaging core's 1:1 message). */
   async #publishToUser(p: IPublishPacket, user: string, payload: Buffer): Promise<void> {
     const who = this.#id!;
-    if (p.qos > 0) this.#inboundInflight++;
     try {
       const props = p.properties ?? {};
       await this.#client!.send({ user }, {
@@ -570,26 +583,28 @@ export class MqttConnection {
       return;
     }
     this.#qos2In.add(id);
-    await this.#deliver(p, topic, payload);
+    await this.#route(p, topic, payload);
   }
 
   #ackPublish(p: IPublishPacket, reason: number): void {
     if (p.qos === 0) return;
     const v5 = this.#version === 5;
     if (p.qos === 1) {
-      this.#inboundInflight = Math.max(0, this.#inboundInflight - 1);
+      this.#qos1In = Math.max(0, this.#qos1In - 1);
       // 3.1.1 has no reason codes: a refused message is acknowledged all the same.
       this.#write(v5 && reason !== 0 ? { cmd: "puback", messageId: p.messageId!, reasonCode: reason } : { cmd: "puback", messageId: p.messageId! });
       return;
     }
-    if (reason !== 0) this.#qos2In.delete(p.messageId!);
+    if (reason >= 0x80 && this.#qos2In.delete(p.messageId!) && this.#persistent) {
+      // [MQTT-4.3.3-4]: a PUBREC with an error ends the exchange; the id may carry a new message.
+      this.#ctx.session(this.#id!.tenant, this.#id!.clientId).call("qos2", { connectionId: this.#connectionId, packetId: p.messageId!, op: "released" }).catch(() => undefined);
+    }
     this.#write(v5 && reason !== 0 ? { cmd: "pubrec", messageId: p.messageId!, reasonCode: reason } : { cmd: "pubrec", messageId: p.messageId! });
   }
 
   /** PUBREL: the client's QoS 2 message is complete ([MQTT-4.3.3-11]). */
   #pubrel(id: number): Promise<void> | void {
     const known = this.#qos2In.delete(id);
-    if (known) this.#inboundInflight = Math.max(0, this.#inboundInflight - 1);
     const done = () => this.#write(known || this.#version !== 5 ? { cmd: "pubcomp", messageId: id } : { cmd: "pubcomp", messageId: id, reasonCode: Reason.packetIdentifierNotFound });
     if (!this.#persistent) return done();
     return this.#ctx

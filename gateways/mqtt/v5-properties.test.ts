@@ -242,6 +242,33 @@ describe("MQTT 5 properties", () => {
     ok.raw.close();
   });
 
+  it("Receive Maximum inbound counts only what is unacknowledged: refused and completed QoS 2 messages, and those to a user's inbox, free their place", async () => {
+    const bob = await connectClient(node.url, { protocolVersion: 5, clientId: "bob" });
+    await bob.client.subscribeAsync("$user/bob", { qos: 1 });
+    const { raw } = await RawClient.connected(node.port, 5);
+    // A retained message's topic is bounded by the core (an actor key): refused with 0x90.
+    for (let id = 1; id <= 3; id++) {
+      raw.send({ cmd: "publish", topic: `long/${"t".repeat(1500)}`, payload: Buffer.from("x"), qos: 2, messageId: id, retain: true, dup: false });
+      assert.equal((await raw.expect("pubrec")).reasonCode, 0x90);
+    }
+    // QoS 2 to a user's inbox: PUBREC, a repeat delivered once, PUBREL completes it (PUBCOMP 0x00).
+    for (let id = 10; id <= 13; id++) {
+      const packet = { cmd: "publish" as const, topic: "$user/bob", payload: Buffer.from(`to bob ${id}`), qos: 2 as const, messageId: id, retain: false, dup: false };
+      raw.send(packet);
+      assert.equal((await raw.expect("pubrec")).reasonCode ?? 0, 0);
+      raw.send({ ...packet, dup: true });
+      await raw.expect("pubrec");
+      raw.send({ cmd: "pubrel", messageId: id });
+      assert.equal((await raw.expect("pubcomp")).reasonCode ?? 0, 0);
+    }
+    await bob.until(4);
+    await sleep(100);
+    assert.deepEqual(bob.texts(), ["to bob 10", "to bob 11", "to bob 12", "to bob 13"]);
+    assert.equal(raw.closed, false);
+    raw.close();
+    await bob.end();
+  });
+
   it("Receive Maximum outbound: never more unacknowledged QoS 1/2 PUBLISHes than the client's ([MQTT-3.3.4-7])", async () => {
     const { raw } = await rawSubscriber("rmout/t", { receiveMaximum: 2 }, 2);
     const pub = await client();
