@@ -95,6 +95,27 @@ describe("CONNECT", () => {
     await pinging.end();
   });
 
+  it("keep alive counts packets, not bytes: a packet dribbled a byte at a time and never finished times out", async () => {
+    const { raw } = await RawClient.connected(node.port, 5, { keepalive: 1 });
+    // A PUBLISH of 100 bytes, of which one arrives every 300 ms.
+    const bytes = [0x30, 100, 0, 1, 0x74];
+    let sent = 0;
+    const dribble = setInterval(() => raw.sendBytes(Buffer.of(bytes[sent++] ?? 0x78)), 300);
+    try {
+      const d = (await raw.expect("disconnect", 4000)) as IDisconnectPacket;
+      assert.equal(d.reasonCode, 0x8d);
+    } finally {
+      clearInterval(dribble);
+    }
+  });
+
+  it("v5: enhanced authentication (an Authentication Method) is refused with CONNACK 0x8C", async () => {
+    const raw = await RawClient.open(node.port, 5);
+    raw.send({ cmd: "connect", protocolId: "MQTT", protocolVersion: 5, clean: true, keepalive: 0, clientId: "scram", properties: { authenticationMethod: "SCRAM-SHA-1" } });
+    assert.equal(((await raw.expect("connack")) as IConnackPacket).reasonCode, 0x8c);
+    await raw.waitClosed();
+  });
+
   it("a PINGREQ gets a PINGRESP", async () => {
     const { raw } = await RawClient.connected(node.port, 4);
     raw.send({ cmd: "pingreq" });

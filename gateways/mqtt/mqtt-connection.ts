@@ -162,12 +162,13 @@ export class MqttConnection {
   #onData(chunk: Buffer): void {
     if (this.#state === "closed") return;
     this.#ctx.metrics.bytesIn += chunk.length;
-    this.#lastInboundAt = Date.now();
     // [MQTT-3.1.0-1]: the first packet is CONNECT; anything else is closed on its first byte,
     // not when (if ever) its whole packet has come.
     if (this.#state === "awaiting-connect" && !this.#readAny && chunk[0] >> 4 !== 1) return this.#drop("the first packet is not CONNECT");
     this.#readAny = true;
     const v = this.#guard.push(chunk);
+    // [MQTT-3.1.2-22]: keep alive counts Control Packets, not bytes: a client dribbling a packet that never ends times out.
+    if (v.frames.length > 0) this.#lastInboundAt = Date.now();
     for (const frame of v.frames) {
       if (this.#ended()) return; // a packet before closed the connection
       this.#frame = frame;
@@ -1001,8 +1002,9 @@ export class MqttConnection {
       return this.#protocolError(Reason.protocolError, "a session expiry interval at DISCONNECT after 0 at CONNECT");
     }
     if (expiry !== undefined) this.#expiryMs = expiry === 0xffffffff ? -1 : expiry * 1000;
-    // [MQTT-3.14.4-3]: a normal DISCONNECT discards the will; 0x04 asks for it to be sent.
-    const sendWill = p.reasonCode === Reason.disconnectWithWill;
+    // [MQTT-3.14.4-3], [MQTT-3.1.2-10]: only a normal DISCONNECT (0x00; every 3.1.1 one) discards
+    // the will; 0x04 asks for it, and a client reporting an error (>= 0x80) gets it sent too.
+    const sendWill = this.#version === 5 && (p.reasonCode ?? 0) !== Reason.success;
     void this.#closed("the client disconnected", sendWill, expiry !== undefined ? this.#expiryMs : undefined);
     this.#t.end();
   }

@@ -167,10 +167,13 @@ describe("subscriptions", () => {
         { topic: "bad/#/x", qos: 1 },
         { topic: "private/x", qos: 1 },
         { topic: "bad+", qos: 0 },
+        { topic: "$share/g", qos: 0 },
+        { topic: "$share/+/t", qos: 0 },
+        { topic: "$share//t", qos: 0 },
       ] });
       const ack = await raw.expect("suback");
       assert.equal(ack.messageId, 5);
-      assert.deepEqual(ack.granted, version === 5 ? [2, 0x8f, 0x87, 0x8f] : [2, 0x80, 0x80, 0x80]);
+      assert.deepEqual(ack.granted, version === 5 ? [2, 0x8f, 0x87, 0x8f, 0x8f, 0x8f, 0x8f] : [2, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80]);
       raw.close();
     }
   });

@@ -71,6 +71,13 @@ describe("wills", () => {
     await waitWill(() => willsOn(topic).length === 1);
   });
 
+  it("v5: a DISCONNECT reporting an error (0x80) sends the will: only 0x00 discards it ([MQTT-3.1.2-10])", async () => {
+    const { raw, topic } = await withWill(5);
+    raw.send({ cmd: "disconnect", reasonCode: 0x80 });
+    await raw.waitClosed();
+    await waitWill(() => willsOn(topic).length === 1);
+  });
+
   it("v5: a will with a delay is sent once the delay has passed ([MQTT-3.1.3-9])", async () => {
     const { raw, topic } = await withWill(5, { delayS: 1, expiryS: 60 });
     const lost = Date.now();
