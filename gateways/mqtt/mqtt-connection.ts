@@ -99,6 +99,8 @@ export class MqttConnection {
   readonly #inflight = new Map<number, Inflight>();
   readonly #pending: Outgoing[] = [];
   readonly #beforeConnack: Outgoing[] = [];
+  /** Session queue events heard before the queue reader exists. */
+  readonly #earlyQueue: Event[] = [];
   #nextId = queueIds + 1;
   #queue: SeqTracker | undefined;
   readonly #queueAcks = new QueueAcks();
@@ -402,7 +404,9 @@ export class MqttConnection {
         onError: (err) => this.#ctx.logger.warn({ err, clientId }, "session queue fetch failed; retrying"),
       });
       this.#queue.head(s.lastSeq);
+      for (const e of this.#earlyQueue.splice(0)) this.#onControl(e);
     }
+    this.#earlyQueue.length = 0;
   }
 
   /** The will as the session keeps it; null when the CONNECT is refused for it. */
@@ -838,6 +842,11 @@ export class MqttConnection {
 
   #onControl(e: Event): void {
     if (e.takeover !== undefined && e.takeover.connectionId !== this.#connectionId) return this.#takeover();
+    if (this.#queue === undefined) {
+      // Queued while the connection is still being set up: offered once its queue reader exists.
+      if ((e.queued !== undefined || e.head !== undefined) && this.#state === "connecting") this.#earlyQueue.push(e);
+      return;
+    }
     if (e.queued !== undefined) {
       const q = e.queued;
       const m = q.message!;

@@ -199,6 +199,37 @@ describe("sessions", () => {
     }
   });
 
+  it("a message queued while a persistent session is being resumed arrives without waiting for another", async () => {
+    const table = new MemoryKvTable();
+    const slow = new Proxy(table, {
+      get(t, k) {
+        const v = Reflect.get(t, k) as unknown;
+        if (k === "put") return async (...a: unknown[]) => (await sleep(10), (v as (...x: unknown[]) => unknown).apply(t, a));
+        return typeof v === "function" ? (v as (...x: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+    const slowNode = await startTestMqtt({ routesTable: slow });
+    try {
+      const connect = session(5, "resuming");
+      const first = await RawClient.connected(slowNode.port, 5, connect);
+      first.raw.send({ cmd: "subscribe", messageId: 1, subscriptions: Array.from({ length: 6 }, (_, i) => ({ topic: `resuming/${i}`, qos: 1 as const })) });
+      await first.raw.expect("suback");
+      first.raw.send({ cmd: "disconnect" });
+      await first.raw.waitClosed();
+      // Restoring six subscriptions takes about 60 ms here; the message is queued meanwhile.
+      const raw = await RawClient.open(slowNode.port, 5);
+      raw.send({ cmd: "connect", protocolId: "MQTT", protocolVersion: 5, keepalive: 0, ...connect } as never);
+      await sleep(25);
+      await slowNode.messaging.send("default", undefined, { topic: "resuming/0" }, { body: Buffer.from("meanwhile"), qos: 1 });
+      assert.equal((await raw.expect("connack")).sessionPresent, true);
+      const p = (await raw.expect("publish", 1000)) as IPublishPacket;
+      assert.equal(p.payload.toString(), "meanwhile");
+      raw.close();
+    } finally {
+      await slowNode.close();
+    }
+  });
+
   it("takeover: the older connection is closed; v5 hears DISCONNECT 0x8E first ([MQTT-3.1.4-3])", async () => {
     for (const version of [4, 5] as const) {
       const old = await connectClient(node.url, { protocolVersion: version, clientId: `taken-${version}` });
