@@ -87,12 +87,14 @@ export class ClientConnection implements Receiver {
   readonly #messaging: ConnectionHost;
   readonly #options: AttachOptions;
   readonly #onClose: () => void;
-  readonly #subs = new Map<string, RouterSubscription>();
-  readonly #watches = new Map<string, RouterSubscription>();
+  // Made when first needed: most connections hold a subscription or two, many none.
+  #subsMap: Map<string, RouterSubscription> | undefined;
+  #watchesMap: Map<string, RouterSubscription> | undefined;
   #userSub: RouterSubscription | undefined;
   #inbox: SeqTracker | undefined;
   /** Inbox events that came before the session answered the attach. */
-  #early: Event[] | undefined = [];
+  #early: Event[] | undefined;
+  #attached = false;
   #ackSeq = 0;
   #ackSent = 0;
   /** The device's place when it attached: what it had acknowledged before. */
@@ -112,6 +114,14 @@ export class ClientConnection implements Receiver {
     this.resource = options.resource;
     this.connectionId = connectionId;
     this.#onClose = onClose;
+  }
+
+  #subs(): Map<string, RouterSubscription> {
+    return (this.#subsMap ??= new Map());
+  }
+
+  #watches(): Map<string, RouterSubscription> {
+    return (this.#watchesMap ??= new Map());
   }
 
   get closed(): boolean {
@@ -141,11 +151,12 @@ export class ClientConnection implements Receiver {
     };
     this.#inbox = this.#newInbox(this.#resumedAfter);
     this.#inbox.head(r.lastSeq);
-    for (const e of this.#early!) this.#fromUserChannel(e);
+    this.#attached = true;
+    for (const e of this.#early ?? []) this.#fromUserChannel(e);
     this.#early = undefined;
     this.#offResync = m.router.onResync(() => {
       this.#inbox?.head(this.#inbox.cursor + 1);
-      for (const sub of this.#subs.values()) {
+      for (const sub of this.#subsMap?.values() ?? []) {
         const t = (sub.data as SubscriptionData).tracker;
         t?.head(t.cursor + 1);
       }
@@ -157,7 +168,7 @@ export class ClientConnection implements Receiver {
     if (this.#closed !== undefined) return;
     const channel = event.channel;
     if (channel.startsWith("user:")) {
-      if (this.#early !== undefined) this.#early.push(event);
+      if (!this.#attached) (this.#early ??= []).push(event);
       else this.#fromUserChannel(event);
       return;
     }
@@ -242,16 +253,16 @@ export class ClientConnection implements Receiver {
       tracker.head(lastSeq);
     }
     this.#open();
-    this.#subs.get(filter)?.close();
-    const previous = this.#subs.get(filter)?.data as SubscriptionData | undefined;
+    this.#subs().get(filter)?.close();
+    const previous = this.#subs().get(filter)?.data as SubscriptionData | undefined;
     previous?.tracker?.close();
     const sub = m.router.subscribe(this.tenant, topicChannel(filter), this, { data, tracker } satisfies SubscriptionData);
-    this.#subs.set(filter, sub);
+    this.#subs().set(filter, sub);
     return {
       filter,
       managed: tracker !== undefined,
       close: () => {
-        if (this.#subs.get(filter) !== sub) return;
+        if (this.#subs().get(filter) !== sub) return;
         this.unsubscribe(filter);
       },
     };
@@ -266,43 +277,43 @@ export class ClientConnection implements Receiver {
     this.#open();
     checkTopicFilter(filter);
     const key = `\u0000${group}\u0000${filter}`;
-    this.#subs.get(key)?.close();
-    this.#subs.set(key, this.#messaging.router.subscribeShared(this.tenant, group, filter, this, { data, tracker: undefined } satisfies SubscriptionData));
+    this.#subs().get(key)?.close();
+    this.#subs().set(key, this.#messaging.router.subscribeShared(this.tenant, group, filter, this, { data, tracker: undefined } satisfies SubscriptionData));
   }
 
   unsubscribeShared(group: string, filter: string): boolean {
     const key = `\u0000${group}\u0000${filter}`;
-    const sub = this.#subs.get(key);
+    const sub = this.#subs().get(key);
     if (sub === undefined) return false;
-    this.#subs.delete(key);
+    this.#subs().delete(key);
     sub.close();
     return true;
   }
 
   /** Stops a topic subscription; false if there was none. */
   unsubscribe(filter: string): boolean {
-    const sub = this.#subs.get(filter);
+    const sub = this.#subs().get(filter);
     if (sub === undefined) return false;
-    this.#subs.delete(filter);
+    this.#subs().delete(filter);
     sub.close();
     (sub.data as SubscriptionData).tracker?.close();
     return true;
   }
 
   get subscriptions(): readonly string[] {
-    return [...this.#subs.keys()].filter((k) => !k.startsWith("\u0000"));
+    return [...this.#subs().keys()].filter((k) => !k.startsWith("\u0000"));
   }
 
   /** Follows another user's presence (their `presence:<user>` channel). */
   watchPresence(user: string, on = true): void {
     this.#open();
-    const existing = this.#watches.get(user);
+    const existing = this.#watches().get(user);
     if (!on) {
       existing?.close();
-      this.#watches.delete(user);
+      this.#watches().delete(user);
       return;
     }
-    if (existing === undefined) this.#watches.set(user, this.#messaging.router.subscribe(this.tenant, presenceChannel(user), this));
+    if (existing === undefined) this.#watches().set(user, this.#messaging.router.subscribe(this.tenant, presenceChannel(user), this));
   }
 
   /** Sends as this connection's user and resource. */
@@ -341,13 +352,13 @@ export class ClientConnection implements Receiver {
     this.#onClose();
     this.#offResync?.();
     this.#userSub?.close();
-    for (const sub of this.#subs.values()) {
+    for (const sub of this.#subsMap?.values() ?? []) {
       sub.close();
       (sub.data as SubscriptionData).tracker?.close();
     }
-    this.#subs.clear();
-    for (const w of this.#watches.values()) w.close();
-    this.#watches.clear();
+    this.#subsMap?.clear();
+    for (const w of this.#watchesMap?.values() ?? []) w.close();
+    this.#watchesMap?.clear();
     this.#inbox?.close();
     if (this.#ackTimer !== undefined) clearTimeout(this.#ackTimer);
     await this.#flushAck();

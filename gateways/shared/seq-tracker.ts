@@ -32,7 +32,8 @@ export class SeqTracker {
   #cursor: number;
   /** The highest seq known to exist. */
   #target: number;
-  readonly #pending = new Map<number, Message>();
+  /** Messages that came early, by seq; made when one first does. */
+  #pendingMap: Map<number, Message> | undefined;
   readonly #o: SeqTrackerOptions;
   #fetching = false;
   #closed = false;
@@ -41,6 +42,10 @@ export class SeqTracker {
     this.#o = options;
     this.#cursor = options.cursor;
     this.#target = options.cursor;
+  }
+
+  #pending(): Map<number, Message> {
+    return (this.#pendingMap ??= new Map());
   }
 
   /** The last seq delivered. */
@@ -57,7 +62,7 @@ export class SeqTracker {
       this.#drainPending();
       return;
     }
-    this.#pending.set(seq, message);
+    this.#pending().set(seq, message);
     if (seq > this.#target) this.#target = seq;
     this.#fill();
   }
@@ -71,7 +76,7 @@ export class SeqTracker {
 
   close(): void {
     this.#closed = true;
-    this.#pending.clear();
+    this.#pendingMap?.clear();
   }
 
   #advance(message: Message): void {
@@ -81,9 +86,10 @@ export class SeqTracker {
 
   /** Delivers waiting messages that are next in line; forgets those behind the cursor. */
   #drainPending(): void {
-    for (const seq of this.#pending.keys()) if (seq <= this.#cursor) this.#pending.delete(seq);
-    for (let next = this.#pending.get(this.#cursor + 1); next !== undefined && !this.#closed; next = this.#pending.get(this.#cursor + 1)) {
-      this.#pending.delete(next.seq);
+    if (this.#pendingMap === undefined || this.#pendingMap.size === 0) return;
+    for (const seq of this.#pending().keys()) if (seq <= this.#cursor) this.#pending().delete(seq);
+    for (let next = this.#pending().get(this.#cursor + 1); next !== undefined && !this.#closed; next = this.#pending().get(this.#cursor + 1)) {
+      this.#pending().delete(next.seq);
       this.#advance(next);
     }
   }
@@ -112,7 +118,7 @@ export class SeqTracker {
         for (const m of page.messages) {
           if (m.seq <= this.#cursor) continue;
           // What is absent between cursor and m.seq was dropped by the channel: skip it.
-          this.#pending.delete(m.seq);
+          this.#pendingMap?.delete(m.seq);
           this.#advance(m);
           if (this.#closed) return;
         }
@@ -120,7 +126,7 @@ export class SeqTracker {
           // Nothing from the cursor on was there when read: whatever was numbered up to
           // lastSeq is gone. Later seqs may have come since; the loop reads again for them.
           if (page.lastSeq > this.#cursor) this.#cursor = page.lastSeq;
-          if (this.#pending.size === 0 && this.#target > this.#cursor) this.#target = this.#cursor;
+          if ((this.#pendingMap?.size ?? 0) === 0 && this.#target > this.#cursor) this.#target = this.#cursor;
         }
         this.#drainPending();
       }
