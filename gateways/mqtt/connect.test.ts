@@ -192,6 +192,46 @@ describe("CONNECT", () => {
     }
   });
 
+  it("closing the gateway ends its connections at once and leaves no timer of its own running", async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    const busy = await startTestMqtt({ listeners: [{ protocol: "mqtt-ws" }] });
+    const tcp = await connectClient(busy.url, { protocolVersion: 5, clientId: "leaving" });
+    const ws = await connectClient(`ws://127.0.0.1:${busy.listeners[1]!.port}`, { protocolVersion: 4, clientId: "leaving-ws" });
+    const started = Date.now();
+    await busy.close();
+    assert.ok(Date.now() - started < 1000, `closed in ${Date.now() - started} ms`);
+    await tcp.waitClosed();
+    await ws.waitClosed();
+    assert.deepEqual(tcp.disconnects.map((d) => d.reasonCode), [0x8b], "v5: Server shutting down");
+    const before = timers();
+    const idle = await startTestMqtt();
+    await idle.close();
+    await sleep(20);
+    assert.equal(timers(), before);
+  });
+
+  it("draining: v5 clients get DISCONNECT 0x9C with the Server Reference, 3.1.1 clients are closed, new ones refused; no will", async () => {
+    const leaving = await startTestMqtt();
+    try {
+      const wills: unknown[] = [];
+      const watch = await leaving.messaging.watch("default", { topic: "drain/will" }, { event: (e) => void wills.push(e) });
+      const v5 = await connectClient(leaving.url, { protocolVersion: 5, clientId: "drained-5", will: { topic: "drain/will", payload: Buffer.from("x"), qos: 0, retain: false } });
+      const v4 = await connectClient(leaving.url, { protocolVersion: 4, clientId: "drained-4" });
+      const started = Date.now();
+      await leaving.gateway.drain("other-node:1883");
+      assert.ok(Date.now() - started < 1000, `drained in ${Date.now() - started} ms`);
+      await v5.waitClosed();
+      await v4.waitClosed();
+      assert.deepEqual(v5.disconnects.map((d) => [d.reasonCode, d.properties?.serverReference]), [[0x9c, "other-node:1883"]]);
+      await assert.rejects(connectClient(leaving.url, { protocolVersion: 4, clientId: "late" }));
+      await sleep(100);
+      assert.deepEqual(wills, [], "their sessions go on elsewhere: no will");
+      watch.close();
+    } finally {
+      await leaving.close();
+    }
+  });
+
   it("maxConnections: the connection over the limit is refused (3.1.1: 0x03 server unavailable, v5: 0x97 quota exceeded)", async () => {
     const small = await startTestMqtt({ limits: { maxConnections: 2 } });
     try {

@@ -154,21 +154,22 @@ export class MqttGateway {
    */
   async drain(serverReference?: string): Promise<void> {
     this.#closing = true;
-    await this.#stopListening();
+    // A listener closes once its sockets have: it is told first (no new ones), then they are ended.
+    const stopped = this.#stopListening();
     for (const c of [...this.#connections]) {
       c.disconnect(serverReference ? Reason.useAnotherServer : Reason.serverShuttingDown, { serverReference, sendWill: false, reasonString: "this node is leaving; reconnect elsewhere" });
     }
     await this.#settled();
+    await stopped;
   }
 
   /** Stops: listeners close, every connection is ended (v5: 0x8B), their sessions told. */
   async close(): Promise<void> {
-    if (!this.#closing) {
-      this.#closing = true;
-      await this.#stopListening();
-    }
+    const stopped = this.#closing ? Promise.resolve() : this.#stopListening();
+    this.#closing = true;
     for (const c of [...this.#connections]) c.disconnect(Reason.serverShuttingDown, { sendWill: false, reasonString: "the server is shutting down" });
     await this.#settled();
+    await stopped;
   }
 
   async #stopListening(): Promise<void> {
@@ -178,8 +179,10 @@ export class MqttGateway {
         if (!s.listening) return;
         const closed = once(s, "close");
         s.close();
-        await closed;
-      }).map((p) => Promise.race([p, new Promise((r) => setTimeout(r, 2000))])),
+        // A listener waits for its open sockets; it is not waited for longer than 2 s. The
+        // timer is unref'd: left running, it kept a process that had closed everything alive.
+        await Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())]);
+      }),
     );
   }
 
