@@ -85,6 +85,16 @@ describe("bad input", () => {
     await refused(v4.raw, 4, 0);
   });
 
+  it("v5: a Response Topic with a wildcard is a protocol error, in a PUBLISH (0x82) and in a will (CONNACK 0x82) ([MQTT-3.3.2-14])", async () => {
+    const { raw } = await RawClient.connected(node.port, 5);
+    raw.send({ cmd: "publish", topic: "t", payload: Buffer.from("x"), qos: 0, retain: false, dup: false, properties: { responseTopic: "replies/#" } });
+    await refused(raw, 5, 0x82);
+    const will = await RawClient.open(node.port, 5);
+    will.send({ cmd: "connect", protocolId: "MQTT", protocolVersion: 5, clean: true, keepalive: 0, clientId: "w", will: { topic: "w", payload: Buffer.from("x"), qos: 0, retain: false, properties: { responseTopic: "r/+" } } });
+    assert.equal(((await will.expect("connack")) as IConnackPacket).reasonCode, 0x82);
+    await will.waitClosed();
+  });
+
   it("v5: a topic alias over the maximum, a zero-length topic without an alias", async () => {
     const over = await RawClient.connected(node.port, 5);
     over.raw.send({ cmd: "publish", topic: "t", payload: Buffer.from("x"), qos: 0, retain: false, dup: false, properties: { topicAlias: 1000 } });

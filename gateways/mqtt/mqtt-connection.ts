@@ -470,6 +470,8 @@ export class MqttConnection {
       if (props.subscriptionIdentifier !== undefined) return this.#protocolError(Reason.protocolError, "a PUBLISH from a client with a subscription identifier");
       const repeated = repeatedProperty(props);
       if (repeated !== undefined) return this.#protocolError(Reason.protocolError, `the ${repeated} property more than once`);
+      // [MQTT-3.3.2-14]: the Response Topic is a topic name, without wildcards.
+      if (props.responseTopic !== undefined && topicNameFault(props.responseTopic) !== undefined) return this.#protocolError(Reason.protocolError, "the response topic is not a topic name");
     }
     let topic = p.topic;
     if (this.#version === 5 && props?.topicAlias !== undefined) {

@@ -26,6 +26,9 @@ export function connectFault(p: IConnectPacket): PacketFault | undefined {
   // 3.1.2.11: a Receive Maximum or a Maximum Packet Size of 0 is a protocol error.
   if (props.receiveMaximum === 0) return { reason: Reason.protocolError, why: "a receive maximum of 0" };
   if (props.maximumPacketSize === 0) return { reason: Reason.protocolError, why: "a maximum packet size of 0" };
+  // 3.1.3.2.5 (as [MQTT-3.3.2-14] for PUBLISH): a will's Response Topic is a topic name.
+  const willResponse = p.will?.properties?.responseTopic;
+  if (willResponse !== undefined && topicNameFault(willResponse) !== undefined) return { reason: Reason.protocolError, why: "the will's response topic is not a topic name" };
   // 3.1.2.11.10: Authentication Data without an Authentication Method is a protocol error.
   if (props.authenticationData !== undefined && props.authenticationMethod === undefined) return { reason: Reason.protocolError, why: "authentication data without a method" };
   return undefined;
