@@ -138,12 +138,14 @@ describe("CONNECT", () => {
     });
   }
 
-  it("an unsupported protocol level gets CONNACK 0x01 and is closed ([MQTT-3.1.2-2])", async () => {
-    for (const level of [2, 6]) {
-      const raw = await RawClient.open(node.port, 4);
+  it("an unsupported protocol level gets CONNACK 0x01 (in 3.1.1's form), one above 5 CONNACK 0x84 (in 5.0's), then a close ([MQTT-3.1.2-2])", async () => {
+    for (const level of [2, 6, 0x7f]) {
+      const v5 = level > 5;
+      const raw = await RawClient.open(node.port, v5 ? 5 : 4);
       raw.sendBytes(connectBytes("MQTT", level));
       const connack = (await raw.expect("connack")) as IConnackPacket;
-      assert.equal(connack.returnCode, 1, `level ${level}`);
+      assert.equal(v5 ? connack.reasonCode : connack.returnCode, v5 ? 0x84 : 1, `level ${level}`);
+      assert.equal(raw.frameOf(connack).length, v5 ? 5 : 4);
       await raw.waitClosed();
     }
   });

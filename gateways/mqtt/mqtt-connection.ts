@@ -191,8 +191,8 @@ export class MqttConnection {
   #onParseError(err: Error): void {
     if (this.#state === "closed") return;
     if (this.#state === "awaiting-connect") {
-      // [MQTT-3.1.2-2]: an unsupported protocol level gets CONNACK 0x01 (3.1.1) / 0x84 (5), then close.
-      if (/protocol version/i.test(err.message)) return this.#refuseVersion(err.message);
+      // [MQTT-3.1.2-2]: an unsupported protocol level gets CONNACK 0x01 (3.1.1) / 0x84 (above 5), then close.
+      if (/protocol version/i.test(err.message)) return this.#refuseVersion(connectLevel(this.#frame), err.message);
       // [MQTT-3.1.0-1], [MQTT-3.1.2-1]: anything else before a valid CONNECT closes the connection.
       return this.#drop(`not a valid CONNECT: ${err.message}`);
     }
@@ -278,7 +278,7 @@ export class MqttConnection {
     this.#state = "connecting";
     const version = (p.protocolVersion ?? 4) as Version;
     // [MQTT-3.1.2-2]: a level this name does not go with gets return code 0x01, in 3.1.1's form.
-    if (!supportedProtocol(p)) return this.#refuseVersion(`protocol ${p.protocolId} level ${version}`);
+    if (!supportedProtocol(p)) return this.#refuseVersion(version, `protocol ${p.protocolId} level ${version}`);
     this.#version = version;
     (this.#parser as unknown as { settings: { protocolVersion: number } }).settings.protocolVersion = version;
     const fault = connectFault(p);
@@ -435,9 +435,12 @@ export class MqttConnection {
   }
 
   /** CONNACK 0x01 (unacceptable protocol version) in 3.1.1's form, which a client of any version reads, then close. */
-  #refuseVersion(why: string): void {
+  #refuseVersion(level: number, why: string): void {
     this.#ctx.metrics.connectionsRefused++;
-    this.#t.write(mqtt.generate({ cmd: "connack", returnCode: ConnackV3.unacceptableProtocolVersion, sessionPresent: false }, { protocolVersion: 4 }));
+    // A level above 5 is answered as MQTT 5 answers ([MQTT-3.1.2-2] of 5.0: 0x84), any other as
+    // 3.1.1 does ([MQTT-3.1.2-2] of 3.1.1: return code 0x01), which a 3.1 client reads too.
+    const connack: Packet = level > 5 ? { cmd: "connack", reasonCode: Reason.unsupportedProtocolVersion, sessionPresent: false } : { cmd: "connack", returnCode: ConnackV3.unacceptableProtocolVersion, sessionPresent: false };
+    this.#t.write(mqtt.generate(connack, { protocolVersion: level > 5 ? 5 : 4 }));
     this.#drop(`unsupported protocol: ${why}`);
   }
 
@@ -1101,6 +1104,16 @@ export class MqttConnection {
 
 /** The queue entry a message came in, for its delivery options. */
 const queuedBy = new WeakMap<Message, QueuedMessage>();
+/** The Protocol Level of a CONNECT frame (after the fixed header and the protocol name); 0 when it is not there. */
+function connectLevel(frame: Buffer | undefined): number {
+  if (frame === undefined) return 0;
+  let at = 1;
+  while (at < frame.length && (frame[at]! & 0x80) !== 0) at++;
+  at++;
+  if (at + 2 > frame.length) return 0;
+  return frame[at + 2 + frame.readUInt16BE(at)] ?? 0;
+}
+
 /** The bytes a PUBLISH came in. */
 const publishFrames = new WeakMap<IPublishPacket, Buffer>();
 
