@@ -11,7 +11,7 @@ import type { MqttContext, MqttIdentity } from "./mqtt-context.ts";
 import type { MqttTransport } from "./mqtt-transport.ts";
 import { encodePublish, propertyList } from "./publish-encoder.ts";
 import { connectFault, repeatedProperty, supportedProtocol, topicFilterFault, topicNameFault, zeroPacketId } from "./packet-checks.ts";
-import { publishTopicIsUtf8, publishUserProperties } from "./publish-frame.ts";
+import { publishTopicIsUtf8, publishUserProperties, willUserProperties } from "./frame-properties.ts";
 import { QueueAcks } from "./queue-acks.ts";
 import { ConnackV3, connackV3, Reason } from "./reason-codes.ts";
 
@@ -274,6 +274,7 @@ export class MqttConnection {
   // ---- CONNECT -----------------------------------------------------------------
 
   async #connect(p: IConnectPacket): Promise<void> {
+    const frame = this.#frame;
     clearTimeout(this.#connectTimer);
     this.#state = "connecting";
     const version = (p.protocolVersion ?? 4) as Version;
@@ -320,7 +321,7 @@ export class MqttConnection {
       this.#clientMaxPacket = props.maximumPacketSize ?? Number.MAX_SAFE_INTEGER;
       this.#clientAliasMax = props.topicAliasMaximum ?? 0;
     }
-    const will = p.will === undefined ? undefined : this.#will(p.will, identity);
+    const will = p.will === undefined ? undefined : this.#will(p.will, identity, version === 5 && frame !== undefined ? willUserProperties(frame) : undefined);
     if (will === null) return;
 
     // Follow the session's control channel before taking it, so a takeover by a
@@ -410,7 +411,7 @@ export class MqttConnection {
   }
 
   /** The will as the session keeps it; null when the CONNECT is refused for it. */
-  #will(w: NonNullable<IConnectPacket["will"]>, who: MqttIdentity): WillRecord | undefined | null {
+  #will(w: NonNullable<IConnectPacket["will"]>, who: MqttIdentity, orderedUserProperties: { name: string; value: string }[] | undefined): WillRecord | undefined | null {
     const topic = w.topic;
     const fault = topicNameFault(topic);
     if (fault !== undefined) {
@@ -428,7 +429,7 @@ export class MqttConnection {
       return null;
     }
     const message: Message = {
-      ...this.#message(topic, payload, (w.qos ?? 0) as QoS, w.retain ?? false, props),
+      ...this.#message(topic, payload, (w.qos ?? 0) as QoS, w.retain ?? false, props, orderedUserProperties ?? propertyList(props.userProperties)),
       expiresAtMs: 0,
     };
     return { message: Message.toJSON(message), delayMs: (props.willDelayInterval ?? 0) * 1000, expiryMs: (props.messageExpiryInterval ?? 0) * 1000 };

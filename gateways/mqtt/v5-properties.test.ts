@@ -105,6 +105,22 @@ describe("MQTT 5 properties", () => {
     await js.end();
   });
 
+  it("a will's user properties keep their order too", async () => {
+    const { raw: sub } = await rawSubscriber("willorder/t");
+    const pairs: [string, string][] = [["z", "1"], ["3", "a"], ["z", "2"]];
+    const str = (x: string) => [...Buffer.from([0, Buffer.byteLength(x)]), ...Buffer.from(x)];
+    const willProps = pairs.flatMap(([k, v]) => [0x26, ...str(k), ...str(v)]);
+    // CONNECT v5, clean start, will QoS 1; no properties; client id "wo"; the will's properties, topic, payload.
+    const body = [...str("MQTT"), 5, 0x0e, 0, 0, 0, ...str("wo"), willProps.length, ...willProps, ...str("willorder/t"), ...str("bye")];
+    const will = await RawClient.open(node.port, 5);
+    will.sendBytes(Buffer.from([0x10, body.length, ...body]));
+    assert.equal((await will.expect("connack")).reasonCode, 0);
+    will.close();
+    const p = await sub.expect("publish");
+    assert.deepEqual(userPropertiesOnWire(sub.frameOf(p)), pairs);
+    sub.close();
+  });
+
   it("payload format indicator, content type, response topic and correlation data are forwarded", async () => {
     const sub = await client();
     await sub.client.subscribeAsync("req/#", { qos: 1 });
