@@ -13,12 +13,24 @@ export interface TimerHandle {
   cancel(): void;
 }
 
-/** The real clock. Its timers do not keep the process alive on their own. */
+/** Node's longest timer, about 24.8 days; `setTimeout` fires a longer one at once. */
+const maxTimerMs = 2 ** 31 - 1;
+
+/**
+ * The real clock. Its timers do not keep the process alive on their own. A delay
+ * longer than Node's timers allow is waited out in steps, so it fires when it should.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimer(fn, delayMs) {
-    const t = setTimeout(fn, Math.max(0, delayMs));
-    t.unref();
+    const due = Date.now() + Math.max(0, delayMs);
+    let t: ReturnType<typeof setTimeout>;
+    const arm = () => {
+      const left = due - Date.now();
+      t = setTimeout(left > maxTimerMs ? arm : fn, Math.min(Math.max(0, left), maxTimerMs));
+      t.unref();
+    };
+    arm();
     return { cancel: () => clearTimeout(t) };
   },
 };

@@ -17,7 +17,7 @@ import {
   type TopicSettings,
   type TopicSettingsInput,
 } from "../../actors/index.ts";
-import { createLogger, isSwitchboardError, systemClock, SwitchboardError, type ActorRuntime, type Clock, type Logger } from "../../runtime/index.ts";
+import { actorId, createLogger, isSwitchboardError, systemClock, SwitchboardError, type ActorRuntime, type Clock, type Logger } from "../../runtime/index.ts";
 import { ClientConnection, type AttachOptions } from "./client-connection.ts";
 import type { DeliveryRouter, Receiver } from "./delivery-router.ts";
 import type { DurableRoutes, Enqueue } from "./durable-routes.ts";
@@ -137,6 +137,9 @@ export class Messaging {
    * on any node, is offered it.
    */
   async publishPlain(tenant: string, topic: string, message: Message): Promise<SendResult> {
+    // A retained message lives in its topic's actor, whose key is bounded: refuse a name
+    // too long for it before anything is delivered, not after.
+    if (message.retain) actorId(TopicActor.type, `${tenant}:${topic}`);
     message.toTopic = topic;
     const channel = topicChannel(topic);
     this.router.publish(tenant, channel, { eventId: message.id, tenant, channel, message });
