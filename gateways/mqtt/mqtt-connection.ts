@@ -13,6 +13,7 @@ import { encodePublish, propertyList } from "./publish-encoder.ts";
 import { connectFault, repeatedProperty, supportedProtocol, topicFilterFault, topicNameFault, zeroPacketId } from "./packet-checks.ts";
 import { publishTopicIsUtf8, publishUserProperties, willUserProperties } from "./frame-properties.ts";
 import { QueueAcks } from "./queue-acks.ts";
+import { readPlainPublish } from "./publish-decoder.ts";
 import { ConnackV3, connackV3, Reason } from "./reason-codes.ts";
 
 type Version = 3 | 4 | 5;
@@ -63,7 +64,6 @@ const maxPendingBytes = 8 * 1024 * 1024;
 export class MqttConnection {
   readonly #t: MqttTransport;
   readonly #ctx: MqttContext;
-  readonly #parser: ReturnType<typeof mqtt.parser>;
   readonly #guard: FrameGuard;
   /** The frame being parsed. */
   #frame: Buffer | undefined;
@@ -78,37 +78,37 @@ export class MqttConnection {
   #expiryMs = 0;
   #keepAliveMs = 0;
   #lastInboundAt = Date.now();
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #connectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the connection was made: CONNECT is due within the connect timeout. */
+  readonly #openedAt = Date.now();
   // Inbound.
-  #waiting: Packet[] = [];
+  #waitingList: Packet[] | undefined;
   #busy = false;
   #paused = false;
   /** QoS 1 PUBLISHes received and not yet acknowledged (with `#qos2In`, what the Receive Maximum bounds). */
   #qos1In = 0;
   /** QoS 2 packet ids awaiting PUBREL, for a clean session (a persistent one keeps them in its actor). */
-  readonly #qos2In = new Set<number>();
-  readonly #aliasesIn = new Map<number, string>();
+  #qos2InSet: Set<number> | undefined;
+  #aliasesInMap: Map<number, string> | undefined;
   #rateWindowStart = 0;
   #rateCount = 0;
   // Outbound.
   #clientReceiveMax = 65_535;
   #clientMaxPacket = Number.MAX_SAFE_INTEGER;
   #clientAliasMax = 0;
-  readonly #aliasesOut = new Map<string, number>();
-  readonly #inflight = new Map<number, Inflight>();
-  readonly #pending: Outgoing[] = [];
-  readonly #beforeConnack: Outgoing[] = [];
+  #aliasesOutMap: Map<string, number> | undefined;
+  #inflightMap: Map<number, Inflight> | undefined;
+  #pendingList: Outgoing[] | undefined;
+  #beforeConnackList: Outgoing[] | undefined;
   /** Session queue events heard before the queue reader exists. */
-  readonly #earlyQueue: Event[] = [];
+  #earlyQueueList: Event[] | undefined;
   #nextId = queueIds + 1;
   #queue: SeqTracker | undefined;
-  readonly #queueAcks = new QueueAcks();
+  #queueAcksState: QueueAcks | undefined;
   /** Queue seqs delivered before this connection took over: sent again with DUP set. */
   #resumedUpTo = 0;
   /** The highest queue seq this connection sent. */
   #sentUpTo = 0;
-  readonly #subs = new Map<string, SubscriptionOptions>();
+  #subsMap: Map<string, SubscriptionOptions> | undefined;
   #inboxWanted = false;
   #takenOver = false;
   #willOnClose = true;
@@ -117,16 +117,40 @@ export class MqttConnection {
     this.#t = transport;
     this.#ctx = ctx;
     this.#guard = new FrameGuard(ctx.limits.maxPacketSize);
-    this.#parser = mqtt.parser({ protocolVersion: 4 });
-    this.#parser.on("packet", (p: Packet) => {
-      // A PUBLISH keeps its bytes for what mqtt-packet does not tell (publish-frame.ts).
-      if (p.cmd === "publish" && this.#frame !== undefined) publishFrames.set(p, this.#frame);
-      this.#onPacket(p);
-    });
-    this.#parser.on("error", (err: Error) => this.#onParseError(err));
     transport.onData((chunk) => this.#onData(chunk));
     transport.onClose(() => void this.#closed("the connection was closed by the client or the network", true));
-    this.#connectTimer = setTimeout(() => this.#drop("no CONNECT in time"), ctx.limits.connectTimeoutMs);
+  }
+
+  // Made when first needed: an idle connection has none of them.
+  #waiting(): Packet[] {
+    return (this.#waitingList ??= []);
+  }
+  #qos2In(): Set<number> {
+    return (this.#qos2InSet ??= new Set());
+  }
+  #aliasesIn(): Map<number, string> {
+    return (this.#aliasesInMap ??= new Map());
+  }
+  #aliasesOut(): Map<string, number> {
+    return (this.#aliasesOutMap ??= new Map());
+  }
+  #inflight(): Map<number, Inflight> {
+    return (this.#inflightMap ??= new Map());
+  }
+  #pending(): Outgoing[] {
+    return (this.#pendingList ??= []);
+  }
+  #beforeConnack(): Outgoing[] {
+    return (this.#beforeConnackList ??= []);
+  }
+  #earlyQueue(): Event[] {
+    return (this.#earlyQueueList ??= []);
+  }
+  #queueAcks(): QueueAcks {
+    return (this.#queueAcksState ??= new QueueAcks());
+  }
+  #subs(): Map<string, SubscriptionOptions> {
+    return (this.#subsMap ??= new Map());
   }
 
   get identity(): MqttIdentity | undefined {
@@ -174,7 +198,7 @@ export class MqttConnection {
     for (const frame of v.frames) {
       if (this.#ended()) return; // a packet before closed the connection
       this.#frame = frame;
-      this.#parser.parse(frame);
+      if (!this.#fastPath(frame)) parseFrame(this, frame, this.#version);
     }
     this.#frame = undefined;
     if (v.verdict === "too-large") {
@@ -186,6 +210,50 @@ export class MqttConnection {
 
   #ended(): boolean {
     return this.#state === "closed";
+  }
+
+  /**
+   * The packets of the hot path are read here: a PUBLISH without properties
+   * (publish-decoder.ts), a PINGREQ, and an acknowledgement carrying only its packet
+   * identifier (as 3.1.1 always and MQTT 5 on success sends them). mqtt-packet reads
+   * everything else. False when the frame is not one of them.
+   */
+  #fastPath(frame: Buffer): boolean {
+    if (this.#state !== "open") return false;
+    if ((frame[0]! & 0xf0) === 0x30) {
+      const p = readPlainPublish(frame, this.#version);
+      if (p === undefined) return false;
+      this.onParsed(p);
+      return true;
+    }
+    if (frame.length === 2) {
+      if (frame[0] !== 0xc0 || frame[1] !== 0) return false;
+      this.#onPacket(pingreqPacket);
+      return true;
+    }
+    if (frame.length !== 4 || frame[1] !== 2) return false;
+    const cmd = fixedAcks[frame[0]!];
+    if (cmd === undefined) return false;
+    this.#onPacket({ cmd, messageId: (frame[2]! << 8) | frame[3]! } as Packet);
+    return true;
+  }
+
+  /** @internal From the shared parser: a packet of this connection's current frame. */
+  onParsed(p: Packet): void {
+    if (p.cmd === "publish") {
+      // What mqtt-packet loses of a PUBLISH is read from its bytes now, while they are at
+      // hand: the packet may wait behind another before it is handled.
+      const frame = this.#frame!;
+      // mqtt-packet decodes the topic with replacement characters; only then can it be broken.
+      if (p.topic.includes("\uFFFD") && !publishTopicIsUtf8(frame)) (p as PublishExtras)[badTopic] = true;
+      if (this.#version === 5 && p.properties !== undefined) (p as PublishExtras)[userProps] = publishUserProperties(frame) ?? null;
+    }
+    this.#onPacket(p);
+  }
+
+  /** @internal From the shared parser. */
+  onParseError(err: Error): void {
+    this.#onParseError(err);
   }
 
   #onParseError(err: Error): void {
@@ -201,9 +269,9 @@ export class MqttConnection {
 
   #onPacket(p: Packet): void {
     if (this.#state === "closed") return;
-    if (this.#busy || this.#waiting.length > 0) {
-      this.#waiting.push(p);
-      if (this.#waiting.length > maxWaitingPackets && !this.#paused) this.#pause(true);
+    if (this.#busy || (this.#waitingList !== undefined && this.#waitingList.length > 0)) {
+      this.#waiting().push(p);
+      if (this.#waiting().length > maxWaitingPackets && !this.#paused) this.#pause(true);
       return;
     }
     this.#run(p);
@@ -226,8 +294,9 @@ export class MqttConnection {
 
   #next(): void {
     this.#busy = false;
-    while (!this.#busy && this.#waiting.length > 0 && this.#state !== "closed") this.#run(this.#waiting.shift()!);
-    if (this.#paused && this.#waiting.length < maxWaitingPackets / 2) this.#pause(false);
+    const waiting = this.#waitingList;
+    while (!this.#busy && waiting !== undefined && waiting.length > 0 && this.#state !== "closed") this.#run(waiting.shift()!);
+    if (this.#paused && (waiting?.length ?? 0) < maxWaitingPackets / 2) this.#pause(false);
   }
 
   #pause(on: boolean): void {
@@ -258,7 +327,7 @@ export class MqttConnection {
       case "unsubscribe":
         return this.#unsubscribe(p);
       case "pingreq":
-        this.#write({ cmd: "pingresp" });
+        this.#t.write(pingresp);
         return;
       case "disconnect":
         return this.#clientDisconnect(p);
@@ -275,13 +344,11 @@ export class MqttConnection {
 
   async #connect(p: IConnectPacket): Promise<void> {
     const frame = this.#frame;
-    clearTimeout(this.#connectTimer);
     this.#state = "connecting";
     const version = (p.protocolVersion ?? 4) as Version;
     // [MQTT-3.1.2-2]: a level this name does not go with gets return code 0x01, in 3.1.1's form.
     if (!supportedProtocol(p)) return this.#refuseVersion(version, `protocol ${p.protocolId} level ${version}`);
     this.#version = version;
-    (this.#parser as unknown as { settings: { protocolVersion: number } }).settings.protocolVersion = version;
     const fault = connectFault(p);
     // Before CONNACK a fault is answered with a CONNACK in v5 and a close in 3.1.1 (4.13.1).
     if (fault !== undefined) return version === 5 ? this.#refuse(fault.reason, fault.why) : this.#drop(`CONNECT refused: ${fault.why}`);
@@ -377,17 +444,18 @@ export class MqttConnection {
       if (serverKeepAlive !== undefined) connack.properties.serverKeepAlive = serverKeepAlive;
     }
     this.#write(connack);
-    for (const out of this.#beforeConnack.splice(0)) this.#send(out);
-    if (this.#keepAliveMs > 0) this.#timer = setInterval(() => this.#checkKeepAlive(), Math.max(250, Math.min(this.#keepAliveMs / 2, 5000)));
+    const waitingOut = this.#beforeConnackList;
+    this.#beforeConnackList = undefined;
+    for (const out of waitingOut ?? []) this.#send(out);
 
     // The session's state in flight ([MQTT-4.4.0-1]): PUBRELs to send again, then the
     // queue from the last acknowledgement, the unacknowledged part with DUP set.
     for (const id of s.pubrel) {
-      this.#inflight.set(id, { out: { topic: "", message: Message.fromPartial({}), qos: 2, retain: false, subscriptionIds: [], source: "queue", seq: 0, dup: true }, stage: "pubrel" });
+      this.#inflight().set(id, { out: { topic: "", message: Message.fromPartial({}), qos: 2, retain: false, subscriptionIds: [], source: "queue", seq: 0, dup: true }, stage: "pubrel" });
       this.#write({ cmd: "pubrel", messageId: id });
     }
     if (this.#persistent) {
-      for (const id of s.inboundQos2) this.#qos2In.add(id);
+      for (const id of s.inboundQos2) this.#qos2In().add(id);
       this.#resumedUpTo = s.sessionPresent ? s.sentUpTo : 0;
       this.#queue = new SeqTracker({
         cursor: s.resumeFrom - 1,
@@ -405,9 +473,9 @@ export class MqttConnection {
         onError: (err) => this.#ctx.logger.warn({ err, clientId }, "session queue fetch failed; retrying"),
       });
       this.#queue.head(s.lastSeq);
-      for (const e of this.#earlyQueue.splice(0)) this.#onControl(e);
+      for (const e of this.#earlyQueueList ?? []) this.#onControl(e);
     }
-    this.#earlyQueue.length = 0;
+    this.#earlyQueueList = undefined;
   }
 
   /** The will as the session keeps it; null when the CONNECT is refused for it. */
@@ -461,15 +529,11 @@ export class MqttConnection {
     const props = p.properties;
     // [MQTT-3.3.1-2]: DUP is 0 on a QoS 0 message; [MQTT-1.5.4-1]: a topic that is not UTF-8 is malformed.
     if (qos === 0 && p.dup) return this.#protocolError(Reason.malformedPacket, "DUP set on a QoS 0 PUBLISH");
-    const frame = publishFrames.get(p);
-    if (frame !== undefined && !publishTopicIsUtf8(frame)) return this.#protocolError(Reason.malformedPacket, "a topic name that is not UTF-8");
+    const extras = p as PublishExtras;
+    if (extras[badTopic]) return this.#protocolError(Reason.malformedPacket, "a topic name that is not UTF-8");
     if (props !== undefined) {
-      if (frame !== undefined && this.#version === 5) {
-        // Read again from the bytes: their order (userPropertiesOf), and whether they fit their length (1.5.7).
-        const ordered = publishUserProperties(frame);
-        if (ordered === undefined) return this.#protocolError(Reason.malformedPacket, "a property runs past the property length");
-        orderedUserProperties.set(p, ordered);
-      }
+      // Read again from the bytes (onParsed): their order (userPropertiesOf), and whether they fit their length (1.5.7).
+      if (extras[userProps] === null) return this.#protocolError(Reason.malformedPacket, "a property runs past the property length");
       // [MQTT-3.3.4-6]: a client does not send a Subscription Identifier; 2.2.2.2: no property twice but User Property.
       if (props.subscriptionIdentifier !== undefined) return this.#protocolError(Reason.protocolError, "a PUBLISH from a client with a subscription identifier");
       const repeated = repeatedProperty(props);
@@ -483,10 +547,10 @@ export class MqttConnection {
       const alias = props.topicAlias;
       if (alias === 0 || alias > this.#ctx.limits.topicAliasMaximum) return this.#protocolError(Reason.topicAliasInvalid, `topic alias ${alias} is out of range`);
       if (topic === "") {
-        const known = this.#aliasesIn.get(alias);
+        const known = this.#aliasesIn().get(alias);
         if (known === undefined) return this.#protocolError(Reason.protocolError, `topic alias ${alias} is not set`);
         topic = known;
-      } else this.#aliasesIn.set(alias, topic);
+      } else this.#aliasesIn().set(alias, topic);
     }
     // 3.3.2.3.4: a zero-length topic without a topic alias is a protocol error.
     if (topic === "") return this.#protocolError(Reason.protocolError, "a PUBLISH without a topic name or alias");
@@ -494,7 +558,7 @@ export class MqttConnection {
     if (fault !== undefined) return this.#protocolError(Reason.topicNameInvalid, fault); // [MQTT-3.3.2-2]
     if (qos > 0) {
       // [MQTT-3.3.4-7]..: more QoS 1/2 PUBLISHes unacknowledged than the Receive Maximum is 0x93.
-      if (this.#version === 5 && this.#qos1In + this.#qos2In.size >= this.#ctx.limits.receiveMaximum && !(qos === 2 && this.#qos2In.has(p.messageId!))) {
+      if (this.#version === 5 && this.#qos1In + (this.#qos2InSet?.size ?? 0) >= this.#ctx.limits.receiveMaximum && !(qos === 2 && this.#qos2InSet?.has(p.messageId!))) {
         return this.#protocolError(Reason.receiveMaximumExceeded, "more unacknowledged QoS 1/2 messages than the receive maximum");
       }
     }
@@ -584,16 +648,16 @@ export class MqttConnection {
    */
   async #publishQos2(p: IPublishPacket, topic: string, payload: Buffer): Promise<void> {
     const id = p.messageId!;
-    let duplicate = this.#qos2In.has(id);
+    let duplicate = this.#qos2InSet?.has(id) ?? false;
     if (!duplicate && this.#persistent) {
       const r = await this.#ctx.session(this.#id!.tenant, this.#id!.clientId).call("qos2", { connectionId: this.#connectionId, packetId: id, op: "received" });
       duplicate = r.duplicate;
     }
     if (duplicate) {
-      this.#write({ cmd: "pubrec", messageId: id });
+      this.#ack(0x50, id);
       return;
     }
-    this.#qos2In.add(id);
+    this.#qos2In().add(id);
     await this.#route(p, topic, payload);
   }
 
@@ -603,20 +667,37 @@ export class MqttConnection {
     if (p.qos === 1) {
       this.#qos1In = Math.max(0, this.#qos1In - 1);
       // 3.1.1 has no reason codes: a refused message is acknowledged all the same.
-      this.#write(v5 && reason !== 0 ? { cmd: "puback", messageId: p.messageId!, reasonCode: reason } : { cmd: "puback", messageId: p.messageId! });
+      if (v5 && reason !== 0) this.#write({ cmd: "puback", messageId: p.messageId!, reasonCode: reason });
+      else this.#ack(0x40, p.messageId!);
       return;
     }
-    if (reason >= 0x80 && this.#qos2In.delete(p.messageId!) && this.#persistent) {
+    if (reason >= 0x80 && this.#qos2In().delete(p.messageId!) && this.#persistent) {
       // [MQTT-4.3.3-4]: a PUBREC with an error ends the exchange; the id may carry a new message.
       this.#ctx.session(this.#id!.tenant, this.#id!.clientId).call("qos2", { connectionId: this.#connectionId, packetId: p.messageId!, op: "released" }).catch(() => undefined);
     }
-    this.#write(v5 && reason !== 0 ? { cmd: "pubrec", messageId: p.messageId!, reasonCode: reason } : { cmd: "pubrec", messageId: p.messageId! });
+    if (v5 && reason !== 0) this.#write({ cmd: "pubrec", messageId: p.messageId!, reasonCode: reason });
+    else this.#ack(0x50, p.messageId!);
+  }
+
+  /**
+   * An acknowledgement with nothing but its packet identifier (3.1.1's only form, and
+   * MQTT 5's on success: 3.4.2.1), written as its four bytes.
+   */
+  #ack(firstByte: 0x40 | 0x50 | 0x62 | 0x70, id: number): void {
+    if (this.#state === "closed") return;
+    const b = Buffer.allocUnsafe(4);
+    b[0] = firstByte;
+    b[1] = 2;
+    b[2] = id >> 8;
+    b[3] = id & 0xff;
+    this.#ctx.metrics.bytesOut += 4;
+    this.#t.write(b);
   }
 
   /** PUBREL: the client's QoS 2 message is complete ([MQTT-4.3.3-11]). */
   #pubrel(id: number): Promise<void> | void {
-    const known = this.#qos2In.delete(id);
-    const done = () => this.#write(known || this.#version !== 5 ? { cmd: "pubcomp", messageId: id } : { cmd: "pubcomp", messageId: id, reasonCode: Reason.packetIdentifierNotFound });
+    const known = this.#qos2InSet?.delete(id) ?? false;
+    const done = () => (known || this.#version !== 5 ? this.#ack(0x70, id) : this.#write({ cmd: "pubcomp", messageId: id, reasonCode: Reason.packetIdentifierNotFound }));
     if (!this.#persistent) return done();
     return this.#ctx
       .session(this.#id!.tenant, this.#id!.clientId)
@@ -642,7 +723,7 @@ export class MqttConnection {
       properties: userProperties,
       expiresAtMs: expiry === undefined || expiry === 0 ? 0 : Date.now() + expiry * 1000,
       responseTopic: props.responseTopic ?? "",
-      correlationData: props.correlationData ?? Buffer.alloc(0),
+      correlationData: props.correlationData ?? emptyBytes,
       bodyUtf8: props.payloadFormatIndicator ?? false,
       qos,
       retain,
@@ -694,8 +775,8 @@ export class MqttConnection {
         continue;
       }
       const key = s.topic;
-      const existed = this.#subs.has(key);
-      if (!existed && this.#subs.size >= this.#ctx.limits.maxSubscriptionsPerClient) {
+      const existed = this.#subs().has(key);
+      if (!existed && this.#subs().size >= this.#ctx.limits.maxSubscriptionsPerClient) {
         granted.push(v5 ? Reason.quotaExceeded : 0x80);
         continue;
       }
@@ -708,7 +789,7 @@ export class MqttConnection {
       }
       stored[key] = record;
       granted.push(requested);
-      const opts = this.#subs.get(key)!;
+      const opts = this.#subs().get(key)!;
       if (group === undefined && !filter.startsWith("$user/") && (record.rh === 0 || (record.rh === 1 && !existed))) retained.push([filter, opts, existed]);
     }
     if (this.#persistent && Object.keys(stored).length > 0) {
@@ -743,7 +824,7 @@ export class MqttConnection {
       filter = rest.slice(slash + 1);
     }
     const options: SubscriptionOptions = { ...record, filter, group };
-    this.#subs.set(key, options);
+    this.#subs().set(key, options);
     if (filter.startsWith("$user/")) {
       const wasWanted = this.#inboxWanted;
       this.#inboxWanted = true;
@@ -769,12 +850,12 @@ export class MqttConnection {
     const codes: number[] = [];
     const removed: string[] = [];
     for (const key of p.unsubscriptions) {
-      const opts = this.#subs.get(key);
+      const opts = this.#subs().get(key);
       if (opts === undefined) {
         codes.push(Reason.noSubscriptionExisted);
         continue;
       }
-      this.#subs.delete(key);
+      this.#subs().delete(key);
       removed.push(key);
       if (opts.filter.startsWith("$user/")) this.#inboxWanted = false;
       else if (opts.group !== undefined) this.#client!.unsubscribeShared(opts.group, opts.filter);
@@ -796,7 +877,7 @@ export class MqttConnection {
     if (this.#state !== "open" && this.#state !== "connecting") return;
     if (d.kind === "inbox") {
       if (!this.#inboxWanted) return;
-      const sub = this.#subs.get(`$user/${this.#id!.user}`);
+      const sub = this.#subs().get(`$user/${this.#id!.user}`);
       const qos = Math.min(1, sub?.qos ?? 0) as QoS;
       this.#send({ topic: `$user/${this.#id!.user}`, message, qos, retain: false, subscriptionIds: sub && sub.id > 0 ? [sub.id] : [], source: "inbox", seq: message.seq, dup: false });
       if (qos === 0) this.#client!.ack(message.seq);
@@ -828,8 +909,8 @@ export class MqttConnection {
   #fromQueue(q: QueuedMessage): void {
     const m = q.message!;
     const seq = m.seq;
-    this.#queueAcks.sent(seq);
-    if (q.qos === 2 && this.#inflight.get(queueId(seq))?.stage === "pubrel") {
+    this.#queueAcks().sent(seq);
+    if (q.qos === 2 && this.#inflight().get(queueId(seq))?.stage === "pubrel") {
       // The client had it (PUBREC) before it reconnected: only the PUBREL, sent again, is due ([MQTT-4.4.0-1]).
       this.#settleAcked({ topic: m.toTopic!, message: m, qos: 2, retain: false, subscriptionIds: [], source: "queue", seq, dup: true });
       return;
@@ -838,7 +919,7 @@ export class MqttConnection {
     let ids = q.subscriptionIds;
     let retain = q.retain;
     const own = m.fromResource === this.#id!.clientId && m.fromUser === this.#id!.user;
-    for (const o of this.#subs.values()) {
+    for (const o of this.#subs().values()) {
       if (o.qos !== 0 || o.group !== undefined || (o.nl && own) || o.filter.startsWith("$user/") || !topicMatches(o.filter, m.toTopic!)) continue;
       if (o.id > 0 && !ids.includes(o.id)) ids = [...ids, o.id];
       if (o.rap && m.retain && this.#version === 5) retain = true;
@@ -850,7 +931,7 @@ export class MqttConnection {
     if (e.takeover !== undefined && e.takeover.connectionId !== this.#connectionId) return this.#takeover();
     if (this.#queue === undefined) {
       // Queued while the connection is still being set up: offered once its queue reader exists.
-      if ((e.queued !== undefined || e.head !== undefined) && this.#state === "connecting") this.#earlyQueue.push(e);
+      if ((e.queued !== undefined || e.head !== undefined) && this.#state === "connecting") this.#earlyQueue().push(e);
       return;
     }
     if (e.queued !== undefined) {
@@ -873,7 +954,7 @@ export class MqttConnection {
     if (this.#state === "connecting") {
       // [MQTT-3.2.0-1]: nothing but CONNACK before CONNACK. What a resumed subscription or
       // the inbox brings meanwhile waits for it.
-      this.#beforeConnack.push(out);
+      this.#beforeConnack().push(out);
       return;
     }
     const m = out.message;
@@ -891,25 +972,25 @@ export class MqttConnection {
       this.#writePublish(out, 0);
       return;
     }
-    if (this.#inflight.size < Math.min(this.#clientReceiveMax, this.#ctx.limits.maxInflight)) {
+    if ((this.#inflightMap?.size ?? 0) < Math.min(this.#clientReceiveMax, this.#ctx.limits.maxInflight)) {
       this.#transmit(out);
       return;
     }
-    if (out.source === "live" && this.#pending.length >= this.#ctx.limits.maxQueuedMessages) {
+    if (out.source === "live" && this.#pending().length >= this.#ctx.limits.maxQueuedMessages) {
       this.#ctx.metrics.dropped++;
       if (this.#ctx.limits.queuePolicy === "drop-new") return;
-      this.#pending.shift();
+      this.#pending().shift();
     }
-    this.#pending.push(out);
+    this.#pending().push(out);
   }
 
   #transmit(out: Outgoing): void {
     const id = out.source === "queue" ? queueId(out.seq) : this.#allocateId();
     if (out.source === "queue" && out.seq > this.#sentUpTo) this.#sentUpTo = out.seq;
-    this.#inflight.set(id, { out, stage: "publish" });
+    this.#inflight().set(id, { out, stage: "publish" });
     if (!this.#writePublish(out, id)) {
       // Too large for the client: not sent ([MQTT-3.1.2-25]), and settled as if acknowledged.
-      this.#inflight.delete(id);
+      this.#inflight().delete(id);
       this.#settleDropped(out);
     }
   }
@@ -918,7 +999,7 @@ export class MqttConnection {
     for (let n = 0; n < 65_535 - queueIds; n++) {
       const id = this.#nextId;
       this.#nextId = this.#nextId >= 65_535 ? queueIds + 1 : this.#nextId + 1;
-      if (!this.#inflight.has(id)) return id;
+      if (!this.#inflight().has(id)) return id;
     }
     throw new Error("no free packet identifier");
   }
@@ -929,9 +1010,9 @@ export class MqttConnection {
     let alias = 0;
     let aliasKnown = false;
     if (v5 && this.#clientAliasMax > 0) {
-      const known = this.#aliasesOut.get(out.topic);
+      const known = this.#aliasesOut().get(out.topic);
       if (known !== undefined) (alias = known), (aliasKnown = true);
-      else if (this.#aliasesOut.size < this.#clientAliasMax) this.#aliasesOut.set(out.topic, (alias = this.#aliasesOut.size + 1));
+      else if (this.#aliasesOut().size < this.#clientAliasMax) this.#aliasesOut().set(out.topic, (alias = this.#aliasesOut().size + 1));
     }
     const m = out.message;
     // [MQTT-3.3.2-6]: the expiry sent on is what is left of it.
@@ -943,7 +1024,7 @@ export class MqttConnection {
       this.#ctx.logger.warn({ err, topic: out.topic }, "a message MQTT cannot carry was not sent");
     }
     if (bytes === undefined || bytes.length > this.#clientMaxPacket) {
-      if (alias > 0 && !aliasKnown) this.#aliasesOut.delete(out.topic);
+      if (alias > 0 && !aliasKnown) this.#aliasesOut().delete(out.topic);
       this.#ctx.metrics.dropped++;
       return false;
     }
@@ -961,9 +1042,9 @@ export class MqttConnection {
 
   /** PUBACK, or PUBCOMP after our PUBREL. */
   #acked(id: number, kind: "puback" | "pubcomp"): Promise<void> | void {
-    const f = this.#inflight.get(id);
+    const f = this.#inflightMap?.get(id);
     if (f === undefined || (kind === "puback" && (f.out.qos !== 1 || f.stage !== "publish")) || (kind === "pubcomp" && f.stage !== "pubrel")) return; // an unknown id is ignored
-    this.#inflight.delete(id);
+    this.#inflight().delete(id);
     if (kind === "puback") this.#settleAcked(f.out);
     this.#pump();
     if (kind === "pubcomp" && this.#persistent) {
@@ -973,7 +1054,7 @@ export class MqttConnection {
 
   /** PUBREC for our QoS 2 message: the client has it; we release it. */
   #pubrec(id: number, reasonCode: number): Promise<void> | void {
-    const f = this.#inflight.get(id);
+    const f = this.#inflight().get(id);
     if (f === undefined || f.out.qos !== 2 || f.stage !== "publish") {
       if (this.#version === 5) this.#write({ cmd: "pubrel", messageId: id, reasonCode: Reason.packetIdentifierNotFound });
       return;
@@ -981,12 +1062,12 @@ export class MqttConnection {
     this.#settleAcked(f.out);
     if (reasonCode >= 0x80) {
       // [MQTT-4.3.3-4]: a PUBREC with an error ends the exchange.
-      this.#inflight.delete(id);
+      this.#inflight().delete(id);
       this.#pump();
       return;
     }
     f.stage = "pubrel";
-    const release = () => this.#write({ cmd: "pubrel", messageId: id });
+    const release = () => this.#ack(0x62, id);
     if (!this.#persistent) return release();
     return this.#ctx.session(this.#id!.tenant, this.#id!.clientId).call("pubrel", { packetId: id, op: "add" }).then(release);
   }
@@ -998,14 +1079,16 @@ export class MqttConnection {
 
   /** The session's queue moves on only over what is settled before it (see QueueAcks). */
   #ackQueue(seq: number): void {
-    const upTo = this.#queueAcks.settle(seq);
+    const upTo = this.#queueAcks().settle(seq);
     if (upTo === undefined) return;
     this.#ctx.session(this.#id!.tenant, this.#id!.clientId).call("ack", { seq: upTo, sent: this.#sentUpTo }).catch((err: unknown) => this.#ctx.logger.warn({ err }, "queue acknowledgement not recorded"));
   }
 
   #pump(): void {
     const window = Math.min(this.#clientReceiveMax, this.#ctx.limits.maxInflight);
-    while (this.#pending.length > 0 && this.#inflight.size < window) this.#transmit(this.#pending.shift()!);
+    const pending = this.#pendingList;
+    if (pending === undefined) return;
+    while (pending.length > 0 && this.#inflight().size < window) this.#transmit(pending.shift()!);
   }
 
   // ---- the end -----------------------------------------------------------------
@@ -1024,9 +1107,17 @@ export class MqttConnection {
     this.#t.end();
   }
 
-  #checkKeepAlive(): void {
-    if (this.#state !== "open") return;
-    if (Date.now() - this.#lastInboundAt > this.#keepAliveMs * 1.5) {
+  /**
+   * The gateway's clock, a few times a second for every connection (one timer for all,
+   * not two per connection): a CONNECT that does not come in time, and keep alive.
+   */
+  tick(now: number): void {
+    if (this.#state === "awaiting-connect") {
+      if (now - this.#openedAt > this.#ctx.limits.connectTimeoutMs) this.#drop("no CONNECT in time");
+      return;
+    }
+    if (this.#state !== "open" || this.#keepAliveMs === 0) return;
+    if (now - this.#lastInboundAt > this.#keepAliveMs * 1.5) {
       this.#ctx.metrics.protocolErrors++;
       this.disconnect(Reason.keepAliveTimeout, { reasonString: "no packet within one and a half keep alive intervals" });
     }
@@ -1060,11 +1151,9 @@ export class MqttConnection {
     if (this.#state === "closed") return;
     const wasOpen = this.#state === "open";
     this.#state = "closed";
-    clearTimeout(this.#connectTimer);
-    clearInterval(this.#timer);
     this.#queue?.close();
     this.#control?.close();
-    this.#waiting = [];
+    this.#waitingList = undefined;
     if (wasOpen) this.#ctx.metrics.connections--;
     this.#ctx.logger.debug({ clientId: this.#id?.clientId, why }, "MQTT connection closed");
     const who = this.#id;
@@ -1115,13 +1204,65 @@ function connectLevel(frame: Buffer | undefined): number {
   return frame[at + 2 + frame.readUInt16BE(at)] ?? 0;
 }
 
-/** The bytes a PUBLISH came in. */
-const publishFrames = new WeakMap<IPublishPacket, Buffer>();
-
-/** The User Properties of a v5 PUBLISH in their order on the wire, read from its frame. */
-const orderedUserProperties = new WeakMap<IPublishPacket, { name: string; value: string }[]>();
+/** What `onParsed` read from a PUBLISH's bytes. */
+const badTopic = Symbol("bad topic");
+const userProps = Symbol("user properties");
+type PublishExtras = IPublishPacket & {
+  /** The topic name is not UTF-8. */
+  [badTopic]?: true;
+  /** User Properties in their order on the wire; null when the property section is malformed. */
+  [userProps]?: { name: string; value: string }[] | null;
+};
 
 /** A PUBLISH's User Properties in their order on the wire ([MQTT-3.3.2-18]). */
 function userPropertiesOf(p: IPublishPacket): { name: string; value: string }[] {
-  return orderedUserProperties.get(p) ?? propertyList(p.properties?.userProperties);
+  return (p as PublishExtras)[userProps] ?? (p.properties?.userProperties === undefined ? noProperties : propertyList(p.properties.userProperties));
+}
+
+const noProperties: { name: string; value: string }[] = [];
+const emptyBytes = Buffer.alloc(0);
+const pingreqPacket = { cmd: "pingreq" } as Packet;
+const pingresp = Buffer.from([0xd0, 0]);
+/** The fixed first byte of each acknowledgement, with its reserved flags ([MQTT-2.2.2-1]), to its kind. */
+const fixedAcks: Record<number, "puback" | "pubrec" | "pubrel" | "pubcomp"> = { 0x40: "puback", 0x50: "pubrec", 0x62: "pubrel", 0x70: "pubcomp" };
+
+/**
+ * One mqtt-packet parser per protocol version, shared by every connection: a frame is
+ * always a whole packet (FrameGuard), so a parser is back at its start after each, and
+ * holds nothing of a connection between frames. Parsing is synchronous, so the packet
+ * it emits belongs to the connection whose frame is being parsed.
+ */
+const parsers = new Map<number, ReturnType<typeof mqtt.parser>>();
+let parsing: MqttConnection | undefined;
+
+function parseFrame(connection: MqttConnection, frame: Buffer, version: number): void {
+  let parser = parsers.get(version);
+  if (parser === undefined) {
+    parser = mqtt.parser({ protocolVersion: version });
+    parser.on("packet", (p: Packet) => parsing!.onParsed(p));
+    parser.on("error", (err: Error) => parsing!.onParseError(err));
+    parsers.set(version, parser);
+  }
+  const outer = parsing;
+  parsing = connection;
+  try {
+    parser.parse(frame);
+    // A whole frame leaves the parser at its start; should one not, it must not carry
+    // into another connection's frame. A CONNECT also makes itself the parser's settings
+    // (its protocol level): the parser goes back to its own version.
+    // After an error it is reset here, offset included: mqtt-packet's own reset (at the
+    // next parse) keeps the offset of the failed packet, which it reads the next one at.
+    const state = parser as unknown as { error: unknown; _stateCounter: number; _pos: number; _list: { length: number }; _resetState(): void; settings: { protocolVersion: number } };
+    if (state.settings.protocolVersion !== version) state.settings = { protocolVersion: version };
+    if (state.error !== null) {
+      state._resetState();
+      state._pos = 0;
+    } else if (state._stateCounter !== 0 || state._list.length !== 0) {
+      state._resetState();
+      state._pos = 0;
+      connection.onParseError(new Error("a packet shorter than its own fields say"));
+    }
+  } finally {
+    parsing = outer;
+  }
 }

@@ -14,6 +14,9 @@ import { MqttMetrics } from "./mqtt-metrics.ts";
 import { socketTransport, webSocketTransport, type MqttTransport } from "./mqtt-transport.ts";
 import { Reason } from "./reason-codes.ts";
 
+/** How often connections' timeouts are checked: keep alive closes within this of its 1.5 intervals. */
+const tickMs = 250;
+
 export interface MqttGatewayOptions {
   readonly nodeId: string;
   readonly messaging: Messaging;
@@ -55,6 +58,8 @@ export class MqttGateway {
   readonly #servers: (NetServer | HttpServer)[] = [];
   readonly #wss: WebSocketServer[] = [];
   #closing = false;
+  /** One clock for every connection's timeouts (connect, keep alive). */
+  #ticker: ReturnType<typeof setInterval> | undefined;
 
   constructor(o: MqttGatewayOptions) {
     const limits = { ...defaultMqttLimits, ...o.limits };
@@ -145,6 +150,13 @@ export class MqttGateway {
     const connection = new MqttConnection(transport, this.#ctx);
     this.#connections.add(connection);
     connection.onClosed(() => this.#connections.delete(connection));
+    if (this.#ticker === undefined) {
+      this.#ticker = setInterval(() => {
+        const now = Date.now();
+        for (const c of this.#connections) c.tick(now);
+      }, tickMs);
+      this.#ticker.unref();
+    }
   }
 
   /**
@@ -170,6 +182,8 @@ export class MqttGateway {
     for (const c of [...this.#connections]) c.disconnect(Reason.serverShuttingDown, { sendWill: false, reasonString: "the server is shutting down" });
     await this.#settled();
     await stopped;
+    clearInterval(this.#ticker);
+    this.#ticker = undefined;
   }
 
   async #stopListening(): Promise<void> {

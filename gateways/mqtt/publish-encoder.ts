@@ -16,7 +16,10 @@ export interface PublishOptions {
   readonly expirySeconds: number;
 }
 
-const cache = new WeakMap<Message, Map<string, Buffer>>();
+/** The last encodings of a message, on the message itself: most are sent one way only. */
+const encoded = Symbol("mqtt encodings");
+type Cached = { key: number; bytes: Buffer; next: Cached | undefined };
+type WithCache = Message & { [encoded]?: Cached };
 
 /**
  * The bytes of a PUBLISH of `message` to one client. Deliveries that differ only in
@@ -24,15 +27,16 @@ const cache = new WeakMap<Message, Map<string, Buffer>>();
  * protocol version encodes once and copies, patching the two identifier bytes.
  */
 export function encodePublish(topic: string, message: Message, o: PublishOptions): Buffer {
-  const shareable = o.subscriptionIds.length === 0 && o.topicAlias === 0;
+  const shareable = o.subscriptionIds.length === 0 && o.topicAlias === 0 && o.expirySeconds === 0;
   if (!shareable) return encode(topic, message, o, o.packetId);
-  const key = `${o.version}|${o.qos}|${o.retain ? 1 : 0}|${o.dup ? 1 : 0}|${o.expirySeconds}`;
-  let encodings = cache.get(message);
-  if (encodings === undefined) cache.set(message, (encodings = new Map()));
-  let bytes = encodings.get(key);
+  const key = o.version * 16 + o.qos * 4 + (o.retain ? 2 : 0) + (o.dup ? 1 : 0);
+  const m = message as WithCache;
+  let c = m[encoded];
+  while (c !== undefined && c.key !== key) c = c.next;
+  let bytes = c?.bytes;
   if (bytes === undefined) {
     bytes = encode(topic, message, o, o.qos === 0 ? 0 : 1);
-    encodings.set(key, bytes);
+    m[encoded] = { key, bytes, next: m[encoded] };
   }
   if (o.qos === 0) return bytes;
   const copy = Buffer.allocUnsafe(bytes.length);

@@ -177,7 +177,13 @@ export class ClientConnection implements Receiver {
       return;
     }
     // A topic channel. Events of a managed topic go to its by-name subscription only.
-    const managed = matched.find((s) => (s.data as SubscriptionData).tracker !== undefined);
+    let managed: RouterSubscription | undefined;
+    for (let i = 0; i < matched.length; i++) {
+      if ((matched[i]!.data as SubscriptionData).tracker !== undefined) {
+        managed = matched[i];
+        break;
+      }
+    }
     if (managed !== undefined) {
       const tracker = (managed.data as SubscriptionData).tracker!;
       if (event.message !== undefined) tracker.offer(event.message);
@@ -191,7 +197,9 @@ export class ClientConnection implements Receiver {
     // this node learnt the topic is managed: not for this subscription.
     if (m === undefined || m.seq > 0) return;
     if (m.expiresAtMs !== 0 && m.expiresAtMs <= this.#messaging.clock.now()) return;
-    this.#options.listener.message(m, { kind: "topic", subscriptions: matched.map((s) => (s.data as SubscriptionData).data) });
+    const data: unknown[] = new Array(matched.length);
+    for (let i = 0; i < matched.length; i++) data[i] = (matched[i]!.data as SubscriptionData).data;
+    this.#options.listener.message(m, { kind: "topic", subscriptions: data });
   }
 
   #newInbox(cursor: number): SeqTracker {

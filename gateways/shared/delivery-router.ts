@@ -85,6 +85,10 @@ export class DeliveryRouter {
   readonly #groups = new Map<string, TopicTree<SharedGroup>>();
   readonly #groupsByKey = new Map<string, SharedGroup>();
   #stamp = 0;
+  /** Deliveries in progress (a receiver may publish from within one). */
+  #depth = 0;
+  readonly #touched: Slot[] = [];
+  readonly #lists: Entry[][] = [];
 
   constructor(options: DeliveryRouterOptions = {}) {
     this.#transport = options.transport;
@@ -221,10 +225,12 @@ export class DeliveryRouter {
 
   #deliver(tenant: string, channel: string, event: Event): void {
     const stamp = ++this.#stamp;
-    // The lists are captured here: a receiver that publishes from `receive` starts a
-    // nested delivery that gives the slots new lists.
-    const touched: Slot[] = [];
-    const lists: Entry[][] = [];
+    // The lists are captured per delivery: a receiver that publishes from `receive`
+    // starts a nested delivery that gives the slots new lists. The outermost delivery
+    // uses the router's own arrays; a nested one its own.
+    const outermost = this.#depth++ === 0;
+    const touched: Slot[] = outermost ? this.#touched : [];
+    const lists: Entry[][] = outermost ? this.#lists : [];
     const collect = (entry: Entry) => {
       const slot = entry.slot;
       if (slot.stamp !== stamp) {
@@ -235,20 +241,29 @@ export class DeliveryRouter {
       }
       slot.matched.push(entry);
     };
-    if (channel.startsWith("topic:")) {
-      this.#topics.get(tenant)?.match(channel.slice(6), collect);
-      // Shared groups: here only on one node; in a cluster every message reaches them through their queue group.
-      if (this.#transport === undefined) this.#groups.get(tenant)?.match(channel.slice(6), (g) => collect(pickMember(g)));
-    } else {
-      const set = this.#exact.get(`${tenant}\u0000${channel}`);
-      if (set !== undefined) for (const entry of set) collect(entry);
-    }
-    for (let i = 0; i < touched.length; i++) {
-      this.metrics.delivered++;
-      try {
-        touched[i]!.receiver.receive(event, lists[i]!);
-      } catch (err) {
-        this.#logger.error({ err, tenant, channel }, "a receiver failed");
+    try {
+      if (channel.startsWith("topic:")) {
+        const name = channel.slice(6);
+        this.#topics.get(tenant)?.match(name, collect);
+        // Shared groups: here only on one node; in a cluster every message reaches them through their queue group.
+        if (this.#transport === undefined) this.#groups.get(tenant)?.match(name, (g) => collect(pickMember(g)));
+      } else {
+        const set = this.#exact.get(`${tenant}\u0000${channel}`);
+        if (set !== undefined) for (const entry of set) collect(entry);
+      }
+      for (let i = 0; i < touched.length; i++) {
+        this.metrics.delivered++;
+        try {
+          touched[i]!.receiver.receive(event, lists[i]!);
+        } catch (err) {
+          this.#logger.error({ err, tenant, channel }, "a receiver failed");
+        }
+      }
+    } finally {
+      this.#depth--;
+      if (outermost) {
+        touched.length = 0;
+        lists.length = 0;
       }
     }
   }
