@@ -163,6 +163,9 @@ export function createMqttSessionActor(options: MqttSessionOptions = {}) {
         if (!sessionPresent) await reset(ctx);
         Object.assign(s, { exists: true, connectionId: a.connectionId, node: a.node, user: a.user, expiryMs: a.expiryMs, will: a.will, endsAtMs: 0 });
         await ctx.save();
+        // A clean session with nothing queued is not needed again until its connection
+        // ends (or is taken over): it leaves memory, so idle connections hold no actor.
+        if (a.expiryMs === 0 && s.seq < Math.max(s.cursor + 1, s.first)) ctx.deactivateOnIdle();
         return {
           sessionPresent,
           subscriptions: s.subscriptions,

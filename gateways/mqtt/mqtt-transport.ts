@@ -25,38 +25,71 @@ export interface MqttTransport {
 }
 
 export function socketTransport(socket: Socket, kind: "tcp" | "tls"): MqttTransport {
-  socket.setNoDelay(true);
-  let corked = false;
-  const uncork = () => {
-    corked = false;
-    socket.uncork();
-  };
-  return {
-    remoteAddress: `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`,
-    kind,
-    write(bytes) {
-      if (socket.destroyed) return;
-      if (!corked) {
-        corked = true;
-        socket.cork();
-        process.nextTick(uncork);
-      }
-      socket.write(bytes);
-    },
-    get pendingBytes() {
-      return socket.writableLength;
-    },
-    end: () => void socket.end(),
-    destroy: () => void socket.destroy(),
-    pause: (on) => void (on ? socket.pause() : socket.resume()),
-    onData: (handler) => void socket.on("data", handler),
-    onClose(handler) {
-      socket.once("close", handler);
-      // An error is followed by close; without a listener it would be thrown.
-      socket.on("error", () => undefined);
-    },
-  };
+  return new SocketTransport(socket, kind);
 }
+
+/**
+ * A TCP or TLS socket. A class, not closures over the socket: an idle connection's
+ * footprint is what an MQTT server is measured by, and its methods are shared.
+ */
+class SocketTransport implements MqttTransport {
+  readonly #socket: Socket;
+  readonly kind: "tcp" | "tls";
+
+  constructor(socket: Socket, kind: "tcp" | "tls") {
+    this.#socket = socket;
+    this.kind = kind;
+    socket.setNoDelay(true);
+  }
+
+  get remoteAddress(): string {
+    return `${this.#socket.remoteAddress ?? "?"}:${this.#socket.remotePort ?? 0}`;
+  }
+
+  write(bytes: Uint8Array): void {
+    const socket = this.#socket;
+    if (socket.destroyed) return;
+    if (socket.writableCorked === 0) {
+      socket.cork();
+      process.nextTick(uncork, socket);
+    }
+    socket.write(bytes);
+  }
+
+  get pendingBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  end(): void {
+    this.#socket.end();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  pause(on: boolean): void {
+    if (on) this.#socket.pause();
+    else this.#socket.resume();
+  }
+
+  onData(handler: (chunk: Buffer) => void): void {
+    this.#socket.on("data", handler);
+  }
+
+  onClose(handler: () => void): void {
+    this.#socket.once("close", handler);
+    // An error is followed by close; without a listener it would be thrown.
+    this.#socket.on("error", ignore);
+  }
+}
+
+/** Writes made in one turn of the event loop leave in one system call. */
+function uncork(socket: Socket): void {
+  socket.uncork();
+}
+
+function ignore(): void {}
 
 export function webSocketTransport(ws: WebSocket, remoteAddress: string, kind: "ws" | "wss"): MqttTransport {
   let pending: Uint8Array[] = [];

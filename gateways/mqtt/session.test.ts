@@ -77,6 +77,32 @@ describe("sessions", () => {
       await again.raw.quiet(100);
       again.raw.close();
     });
+
+    it(`v${version}: an idle clean-session connection holds no actor, yet is delivered to, taken over and leaves its will`, async () => {
+      const id = `idle-clean-${version}`;
+      const actorId = node.runtime.ref(node.sessionActor, `default:${id}`).id;
+      const will = { topic: `idle${version}/will`, payload: Buffer.from("gone"), qos: 1 as const, retain: false };
+      const first = await RawClient.connected(node.port, version, { ...session(version, id, false), will });
+      first.raw.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: `idle${version}/in`, qos: 1 }] });
+      await first.raw.expect("suback");
+      await waitFor(() => !node.runtime.isActive(actorId), "the clean session's actor to leave memory");
+      await publish(`idle${version}/in`, ["still delivered"]);
+      const p = (await first.raw.expect("publish")) as IPublishPacket;
+      assert.equal(p.payload.toString(), "still delivered");
+      first.raw.send({ cmd: "puback", messageId: p.messageId! });
+
+      const watcher = await RawClient.connected(node.port, version, { clientId: `idle-watch-${version}` });
+      watcher.raw.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: `idle${version}/will`, qos: 1 }] });
+      await watcher.raw.expect("suback");
+      // The second connection takes the session over from the first, whose actor was gone.
+      const second = await RawClient.connected(node.port, version, session(version, id, false));
+      if (version === 5) assert.equal(((await first.raw.expect("disconnect")) as IDisconnectPacket).reasonCode, 0x8e);
+      await first.raw.waitClosed();
+      // A takeover publishes the old connection's will ([MQTT-3.1.4-3]).
+      assert.equal(((await watcher.raw.expect("publish")) as IPublishPacket).payload.toString(), "gone");
+      second.raw.close();
+      watcher.raw.close();
+    });
   }
 
   it("v5: a session ends when its expiry interval has passed offline", async () => {
