@@ -294,7 +294,6 @@ class Bench {
     }
   }
 
-  /** RSS after `idleCount` clients connected and subscribed, minus before. */
   /** On a fresh server: 100 clients connect and leave (code paths warm), then RSS before and after `idleCount` connect. */
   async idle(server: RunningServer): Promise<IdleResult> {
     const tag = nextTag();

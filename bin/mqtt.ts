@@ -57,11 +57,7 @@ export async function startMqtt(
       const r = await authenticator.authenticate(login);
       return r.ok ? { ok: true, tenant: r.tenant, user: r.user, anonymous: r.anonymous } : { ok: false, reason: r.reason };
     },
-    access: {
-      canPublish: (who, topic) => acl.canPublish(who, topic),
-      canSubscribe: (who, filter) => acl.canSubscribe(who, filter),
-      canReceive: (who, topic) => acl.canReceive(who, topic),
-    },
+    access: acl,
     limits: cfg.mqtt.limits,
     logger,
   });

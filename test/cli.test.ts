@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -38,6 +38,22 @@ describe("switchboard start and status", () => {
     const parsed = JSON.parse(json.stdout) as { info: { nodeId: string; pid: number } };
     assert.equal(parsed.info.nodeId, "cli-n1");
     assert.equal(parsed.info.pid, node.pid);
+  });
+
+  test("a node runs with a 16 MB young generation in its own PID, unless NODE_OPTIONS chose one", async () => {
+    const semiSpace = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a.startsWith("--max-semi-space-size"));
+    {
+      await using node = new NodeProcess(["--grpc-port", "0", "--data-dir", dataDir()], { env: { ...cleanEnv, NODE_OPTIONS: "" } });
+      const { grpc } = await node.started();
+      assert.deepEqual(semiSpace(node.pid), ["--max-semi-space-size=16"]);
+      const json = await runCli(["status", "--grpc-port", String(grpc), "--json"]);
+      assert.equal((JSON.parse(json.stdout) as { info: { pid: number } }).info.pid, node.pid, "the process replaced itself, keeping its PID");
+    }
+    {
+      await using node = new NodeProcess(["--grpc-port", "0", "--data-dir", dataDir()], { env: { ...cleanEnv, NODE_OPTIONS: "--max-semi-space-size=4" } });
+      await node.started();
+      assert.deepEqual(semiSpace(node.pid), [], "the operator's NODE_OPTIONS is left to Node");
+    }
   });
 
   test("logs are JSON lines with level, component and node id", async () => {

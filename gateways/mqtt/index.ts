@@ -4,7 +4,7 @@
  */
 export { MqttGateway } from "./mqtt-gateway.ts";
 export type { MqttGatewayOptions, MqttListenerInfo, MqttListenerOptions } from "./mqtt-gateway.ts";
-export type { MqttAccess, MqttIdentity, MqttLoginAttempt, MqttLoginResult } from "./mqtt-context.ts";
+export { allowAll, type MqttAccess, type MqttClientAccess, type MqttIdentity, type MqttLoginAttempt, type MqttLoginResult } from "./mqtt-context.ts";
 export { defaultMqttLimits } from "./mqtt-limits.ts";
 export type { MqttLimits } from "./mqtt-limits.ts";
 export { MqttMetrics } from "./mqtt-metrics.ts";

@@ -7,7 +7,7 @@ import { Message, QueuedMessage, type Event } from "../../protos/index.ts";
 import { isSwitchboardError } from "../../runtime/index.ts";
 import { SeqTracker, type ClientConnection, type Delivery, type RouterSubscription } from "../shared/index.ts";
 import { FrameGuard } from "./frame-guard.ts";
-import type { MqttContext, MqttIdentity } from "./mqtt-context.ts";
+import type { MqttClientAccess, MqttContext, MqttIdentity } from "./mqtt-context.ts";
 import type { MqttTransport } from "./mqtt-transport.ts";
 import { encodePublish, propertyList } from "./publish-encoder.ts";
 import { connectFault, repeatedProperty, supportedProtocol, topicFilterFault, topicNameFault, zeroPacketId } from "./packet-checks.ts";
@@ -72,6 +72,8 @@ export class MqttConnection {
   #state: "awaiting-connect" | "connecting" | "open" | "closed" = "awaiting-connect";
   #version: Version = 4;
   #id: MqttIdentity | undefined;
+  /** The client's access list, from CONNECT on. */
+  #access: MqttClientAccess | undefined;
   #client: ClientConnection | undefined;
   #control: RouterSubscription | undefined;
   #persistent = false;
@@ -368,8 +370,9 @@ export class MqttConnection {
     const login = await this.#ctx.authenticate({ clientId, username: p.username, password: p.password, remoteAddress: this.#t.remoteAddress });
     if (this.#state !== "connecting") return;
     if (!login.ok) return this.#refuse(login.reason === "not_authorized" ? Reason.notAuthorized : Reason.badUserNameOrPassword, login.reason);
-    const identity: MqttIdentity = { tenant: login.tenant, user: login.user, clientId };
+    const identity: MqttIdentity = { tenant: login.tenant, user: login.user, clientId, anonymous: login.anonymous === true };
     this.#id = identity;
+    this.#access = this.#ctx.access.forClient(identity);
 
     // Keep alive ([MQTT-3.1.2-22]): 1.5 times the interval without a packet closes; v5 may be told a shorter one.
     let keepAlive = p.keepalive ?? 0;
@@ -388,7 +391,7 @@ export class MqttConnection {
       this.#clientMaxPacket = props.maximumPacketSize ?? Number.MAX_SAFE_INTEGER;
       this.#clientAliasMax = props.topicAliasMaximum ?? 0;
     }
-    const will = p.will === undefined ? undefined : this.#will(p.will, identity, version === 5 && frame !== undefined ? willUserProperties(frame) : undefined);
+    const will = p.will === undefined ? undefined : this.#will(p.will, version === 5 && frame !== undefined ? willUserProperties(frame) : undefined);
     if (will === null) return;
 
     // Follow the session's control channel before taking it, so a takeover by a
@@ -479,14 +482,14 @@ export class MqttConnection {
   }
 
   /** The will as the session keeps it; null when the CONNECT is refused for it. */
-  #will(w: NonNullable<IConnectPacket["will"]>, who: MqttIdentity, orderedUserProperties: { name: string; value: string }[] | undefined): WillRecord | undefined | null {
+  #will(w: NonNullable<IConnectPacket["will"]>, orderedUserProperties: { name: string; value: string }[] | undefined): WillRecord | undefined | null {
     const topic = w.topic;
     const fault = topicNameFault(topic);
     if (fault !== undefined) {
       this.#refuse(Reason.topicNameInvalid, `the will topic: ${fault}`);
       return null;
     }
-    if (!this.#ctx.access.canPublish(who, topic)) {
+    if (!this.#access!.canPublish(topic)) {
       this.#refuse(Reason.notAuthorized, "the will topic is not allowed");
       return null;
     }
@@ -574,7 +577,7 @@ export class MqttConnection {
     if (props?.payloadFormatIndicator && !isUtf8(payload)) return this.#ackPublish(p, Reason.payloadFormatInvalid); // [MQTT-3.3.2-4]
     if (!topic.startsWith("$user/")) {
       if (topic.startsWith("$SYS/") || topic === "$SYS" || topic.startsWith("$share/")) return this.#ackPublish(p, Reason.topicNameInvalid);
-      if (!this.#ctx.access.canPublish(this.#id!, topic)) return this.#ackPublish(p, Reason.notAuthorized);
+      if (!this.#access!.canPublish(topic)) return this.#ackPublish(p, Reason.notAuthorized);
     }
     if (qos === 2) return this.#publishQos2(p, topic, payload);
     return this.#route(p, topic, payload);
@@ -770,7 +773,7 @@ export class MqttConnection {
           granted.push(v5 ? Reason.notAuthorized : 0x80);
           continue;
         }
-      } else if (!this.#ctx.access.canSubscribe(who, s.topic)) {
+      } else if (!this.#access!.canSubscribe(s.topic)) {
         granted.push(v5 ? Reason.notAuthorized : 0x80);
         continue;
       }
@@ -883,6 +886,7 @@ export class MqttConnection {
       if (qos === 0) this.#client!.ack(message.seq);
       return;
     }
+    if (this.#access!.checksDelivery && !this.#access!.canReceive(message.toTopic!)) return;
     let qos = -1;
     let retain = false;
     let ids: number[] | undefined;
@@ -910,6 +914,7 @@ export class MqttConnection {
     const m = q.message!;
     const seq = m.seq;
     this.#queueAcks().sent(seq);
+    if (this.#access!.checksDelivery && !this.#access!.canReceive(m.toTopic!)) return this.#ackQueue(seq);
     if (q.qos === 2 && this.#inflight().get(queueId(seq))?.stage === "pubrel") {
       // The client had it (PUBREC) before it reconnected: only the PUBREL, sent again, is due ([MQTT-4.4.0-1]).
       this.#settleAcked({ topic: m.toTopic!, message: m, qos: 2, retain: false, subscriptionIds: [], source: "queue", seq, dup: true });

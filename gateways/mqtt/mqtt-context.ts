@@ -27,16 +27,29 @@ export type MqttLoginResult =
   | { readonly ok: true; readonly tenant: string; readonly user: string; readonly anonymous?: boolean }
   | { readonly ok: false; readonly reason: "bad_credentials" | "not_authorized" | "bad_jwt" | "busy" };
 
-/** Checked on every PUBLISH and SUBSCRIBE: cheap and synchronous. */
-export interface MqttAccess {
-  canPublish(who: MqttIdentity, topic: string): boolean;
-  canSubscribe(who: MqttIdentity, filter: string): boolean;
+/** One client's access, made once when it connects: cheap and synchronous. */
+export interface MqttClientAccess {
+  /** Checked on every PUBLISH (and a will). */
+  canPublish(topic: string): boolean;
+  /** Checked on every SUBSCRIBE, per filter (a shared subscription by its filter). */
+  canSubscribe(filter: string): boolean;
   /**
-   * Checked on delivery when given: a deny rule narrower than a wildcard subscription
-   * the client holds still keeps those messages from it.
+   * Checked on delivery when `checksDelivery`: a deny rule narrower than a wildcard
+   * subscription the client holds still keeps those messages from it.
    */
-  canReceive?(who: MqttIdentity, topic: string): boolean;
+  canReceive(topic: string): boolean;
+  readonly checksDelivery: boolean;
 }
+
+export interface MqttAccess {
+  forClient(who: MqttIdentity): MqttClientAccess;
+}
+
+/** Access for everyone to everything: the gateway's own rules (`$SYS`, `$user/…`) still hold. */
+export const allowAll: MqttAccess = {
+  forClient: () => everything,
+};
+const everything: MqttClientAccess = { canPublish: () => true, canSubscribe: () => true, canReceive: () => true, checksDelivery: false };
 
 /** Everything a connection needs from its gateway and node. */
 export interface MqttContext {

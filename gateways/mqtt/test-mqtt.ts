@@ -5,7 +5,7 @@ import { startEmbeddedMessaging } from "../shared/test-messaging.ts";
 import { Message } from "../../protos/index.ts";
 import type { MqttSessionActor } from "../../actors/index.ts";
 import { createLogger, MemoryKvTable, MemoryMessageLog, MemoryReminderTable, MemoryStateStore, ReminderService, systemClock, type ActorRuntime, type MessageLog, type StateStore, type KvTable } from "../../runtime/index.ts";
-import type { MqttAccess, MqttLoginAttempt, MqttLoginResult } from "./mqtt-context.ts";
+import { allowAll, type MqttAccess, type MqttLoginAttempt, type MqttLoginResult } from "./mqtt-context.ts";
 import { MqttGateway, type MqttListenerInfo, type MqttListenerOptions } from "./mqtt-gateway.ts";
 import type { MqttLimits } from "./mqtt-limits.ts";
 
@@ -53,7 +53,7 @@ export async function startTestMqtt(o: TestMqttOptions = {}): Promise<TestMqttNo
     sessionActor,
     routes,
     authenticate: o.authenticate ?? (async (l) => ({ ok: true, tenant: "default", user: l.username ?? l.clientId })),
-    access: o.access ?? { canPublish: () => true, canSubscribe: () => true },
+    access: o.access ?? allowAll,
     limits: o.limits,
     logger,
   });

@@ -21,7 +21,7 @@ describe("MQTT 5 properties", () => {
   before(async () => {
     node = await startTestMqtt({
       limits: { topicAliasMaximum: 4, receiveMaximum: 2, maxPacketSize: 4096 },
-      access: { canPublish: (_who, topic) => !topic.startsWith("private/"), canSubscribe: () => true },
+      access: { forClient: () => ({ canPublish: (topic) => !topic.startsWith("private/"), canSubscribe: () => true, canReceive: () => true, checksDelivery: false }) },
     });
   });
   after(() => node.close());

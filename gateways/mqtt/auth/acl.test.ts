@@ -220,8 +220,8 @@ describe("the access list", () => {
     assert.equal(acl.canSubscribe(alice, "$share/w+/jobs/+"), false, "wildcard in the group");
   });
 
-  test("forClient gives the same answers; the cache keeps a bounded number of clients", () => {
-    const acl = createAcl({ default: "deny", rules: [rule({ action: "allow", topic: "devices/%c/#" })] }, { cacheSize: 2 });
+  test("forClient gives each client its own view; clients no rule concerns share one", () => {
+    const acl = createAcl({ default: "deny", rules: [rule({ action: "allow", tenant: "acme", topic: "devices/%c/#" })] });
     const mine = acl.forClient(alice);
     assert.equal(mine.canPublish("devices/phone/x"), true);
     assert.equal(mine.canPublish("devices/other/x"), false);
@@ -230,7 +230,10 @@ describe("the access list", () => {
       assert.equal(acl.canPublish(who, `devices/c${i}/x`), true);
       assert.equal(acl.canPublish(who, `devices/c${i + 1}/x`), false);
     }
-    assert.equal(acl.canPublish({ tenant: "acme", user: "u0", clientId: "c0" }, "devices/c0/x"), true, "evicted and rebuilt");
+    const [x, y] = [acl.forClient({ tenant: "beta", user: "x", clientId: "1" }), acl.forClient({ tenant: "beta", user: "y", clientId: "2" })];
+    assert.equal(x, y, "one shared view for clients without rules");
+    assert.equal(x.canPublish("devices/1/x"), false, "the default");
+    assert.notEqual(acl.forClient(alice), mine);
   });
 });
 

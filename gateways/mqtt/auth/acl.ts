@@ -61,13 +61,11 @@ export interface MqttAcl {
   canPublish(who: MqttClientIdentity, topic: string): boolean;
   canSubscribe(who: MqttClientIdentity, filter: string): boolean;
   canReceive(who: MqttClientIdentity, topic: string): boolean;
-  /** The rules that concern `who`, substituted once: the cheapest way to check one connection's packets. */
+  /**
+   * The rules that concern `who`, substituted once: what a connection keeps for its
+   * lifetime. Clients that no rule concerns share one view, so they cost no memory.
+   */
   forClient(who: MqttClientIdentity): MqttClientAcl;
-}
-
-export interface AclOptions {
-  /** Clients whose view of the rules `canPublish`/`canSubscribe` keep; default 10,000, oldest dropped first. */
-  readonly cacheSize?: number;
 }
 
 const user = Symbol("%u");
@@ -104,12 +102,12 @@ export function checkAclPattern(topic: string): string {
 }
 
 /**
- * Compiles the rules once (their filters split into levels); each client's view of them
- * (only the rules for its tenant and user, `%u` and `%c` substituted) is made once and
- * cached, so a check walks the client's rules level by level without allocating more
- * than the topic's split. Rules must already be checked (`checkAclPattern`).
+ * Compiles the rules once (their filters split into levels); each connection makes its
+ * client's view of them once (only the rules for its tenant and user, `%u` and `%c`
+ * substituted), so a check walks the client's rules level by level without allocating
+ * more than the topic's split. Rules must already be checked (`checkAclPattern`).
  */
-export function createAcl(settings: MqttAclSettings, options: AclOptions = {}): MqttAcl {
+export function createAcl(settings: MqttAclSettings): MqttAcl {
   const compiled: CompiledRule[] = settings.rules.map((rule) => {
     const levels = rule.topic.split("/").map((l): PatternLevel => (l === "%u" ? user : l === "%c" ? client : l));
     return {
@@ -122,8 +120,7 @@ export function createAcl(settings: MqttAclSettings, options: AclOptions = {}): 
     };
   });
   const fallback = settings.default === "allow";
-  const cacheSize = options.cacheSize ?? 10_000;
-  const cache = new Map<string, MqttClientAcl>();
+  const byDefault = new ClientAcl([], [], fallback);
 
   function forClient(who: MqttClientIdentity): MqttClientAcl {
     const publish: BoundRule[] = [];
@@ -135,41 +132,44 @@ export function createAcl(settings: MqttAclSettings, options: AclOptions = {}): 
       if (c.publish) publish.push(bound);
       if (c.subscribe) subscribe.push(bound);
     }
-    return {
-      canPublish(topic) {
-        if (publish.length === 0) return fallback && isTopicName(topic);
-        if (!isTopicName(topic)) return false;
-        return decide(publish, topic.split("/"), fallback);
-      },
-      canSubscribe(filter) {
-        const levels = filterLevels(filter);
-        if (levels === undefined) return false;
-        return subscribe.length === 0 ? fallback : decide(subscribe, levels, fallback);
-      },
-      canReceive(topic) {
-        return subscribe.length === 0 ? fallback : decide(subscribe, topic.split("/"), fallback);
-      },
-      checksDelivery: subscribe.some((r) => !r.allow),
-    };
-  }
-
-  function cached(who: MqttClientIdentity): MqttClientAcl {
-    const key = `${who.tenant}\u0000${who.user}\u0000${who.clientId}\u0000${who.anonymous === true ? 1 : 0}`;
-    let acl = cache.get(key);
-    if (acl === undefined) {
-      acl = forClient(who);
-      if (cache.size >= cacheSize) cache.delete(cache.keys().next().value!);
-      cache.set(key, acl);
-    }
-    return acl;
+    return publish.length === 0 && subscribe.length === 0 ? byDefault : new ClientAcl(publish, subscribe, fallback);
   }
 
   return {
-    canPublish: (who, topic) => cached(who).canPublish(topic),
-    canSubscribe: (who, filter) => cached(who).canSubscribe(filter),
-    canReceive: (who, topic) => cached(who).canReceive(topic),
+    canPublish: (who, topic) => forClient(who).canPublish(topic),
+    canSubscribe: (who, filter) => forClient(who).canSubscribe(filter),
+    canReceive: (who, topic) => forClient(who).canReceive(topic),
     forClient,
   };
+}
+
+class ClientAcl implements MqttClientAcl {
+  readonly #publish: readonly BoundRule[];
+  readonly #subscribe: readonly BoundRule[];
+  readonly #fallback: boolean;
+  readonly checksDelivery: boolean;
+
+  constructor(publish: readonly BoundRule[], subscribe: readonly BoundRule[], fallback: boolean) {
+    this.#publish = publish;
+    this.#subscribe = subscribe;
+    this.#fallback = fallback;
+    this.checksDelivery = subscribe.some((r) => !r.allow);
+  }
+
+  canPublish(topic: string): boolean {
+    if (!isTopicName(topic)) return false;
+    return this.#publish.length === 0 ? this.#fallback : decide(this.#publish, topic.split("/"), this.#fallback);
+  }
+
+  canSubscribe(filter: string): boolean {
+    const levels = filterLevels(filter);
+    if (levels === undefined) return false;
+    return this.#subscribe.length === 0 ? this.#fallback : decide(this.#subscribe, levels, this.#fallback);
+  }
+
+  canReceive(topic: string): boolean {
+    return this.#subscribe.length === 0 ? this.#fallback : decide(this.#subscribe, topic.split("/"), this.#fallback);
+  }
 }
 
 function applies(rule: MqttAclRule, who: MqttClientIdentity): boolean {

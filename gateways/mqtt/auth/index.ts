@@ -5,7 +5,7 @@
  * functions; docs/mqtt.md is the manual.
  */
 export { createAcl, checkAclPattern, filterCovers } from "./acl.ts";
-export type { AclOptions, MqttAcl, MqttAclAccess, MqttAclAction, MqttAclRule, MqttAclSettings, MqttClientAcl, MqttClientIdentity } from "./acl.ts";
+export type { MqttAcl, MqttAclAccess, MqttAclAction, MqttAclRule, MqttAclSettings, MqttClientAcl, MqttClientIdentity } from "./acl.ts";
 export { createAuthenticator } from "./authenticator.ts";
 export type { AuthenticatorOptions, MqttAuthenticator, MqttAuthRefusal, MqttAuthResult, MqttAuthSettings, MqttLogin, MqttTenantAuth } from "./authenticator.ts";
 export { createJwtVerifier, jwtAlgorithms } from "./jwt-verifier.ts";
