@@ -258,6 +258,24 @@ export class MqttConnection {
     this.#onParseError(err);
   }
 
+  // A connection is its own receiver and listener (methods, not closures made per
+  // connection: an idle connection's memory is what a gateway's capacity is made of).
+
+  /** @internal From the router: an event of this client's control channel. */
+  receive(e: Event): void {
+    this.#onControl(e);
+  }
+
+  /** @internal From messaging: a message for one of this connection's subscriptions or its inbox. */
+  message(m: Message, d: Delivery): void {
+    this.#fromMessaging(m, d);
+  }
+
+  /** @internal From messaging: another connection took this one's client id. */
+  takenOver(): void {
+    this.#takeover();
+  }
+
   #onParseError(err: Error): void {
     if (this.#state === "closed") return;
     if (this.#state === "awaiting-connect") {
@@ -396,7 +414,7 @@ export class MqttConnection {
 
     // Follow the session's control channel before taking it, so a takeover by a
     // connection that comes a moment later is heard.
-    this.#control = this.#ctx.messaging.router.subscribe(identity.tenant, clientChannel(clientId), { receive: (e) => this.#onControl(e) });
+    this.#control = this.#ctx.messaging.router.subscribe(identity.tenant, clientChannel(clientId), this);
     const session = this.#ctx.session(identity.tenant, clientId);
     const s = await session.call("connect", {
       connectionId: this.#connectionId,
@@ -414,10 +432,7 @@ export class MqttConnection {
       resource: clientId,
       persistent: this.#persistent,
       expiryMs: this.#expiryMs > 0 ? this.#expiryMs : 0,
-      listener: {
-        message: (m, d) => this.#fromMessaging(m, d),
-        takenOver: () => this.#takeover(),
-      },
+      listener: this,
     });
     if (this.#ended()) {
       // Gone while attaching: its close found nothing attached yet, so this detaches it.

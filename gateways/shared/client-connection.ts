@@ -154,7 +154,8 @@ export class ClientConnection implements Receiver {
     this.#attached = true;
     for (const e of this.#early ?? []) this.#fromUserChannel(e);
     this.#early = undefined;
-    this.#offResync = m.router.onResync(() => {
+    // Only a cluster misses events (while cut off from NATS): a single node never resyncs.
+    if (m.router.clustered) this.#offResync = m.router.onResync(() => {
       this.#inbox?.head(this.#inbox.cursor + 1);
       for (const sub of this.#subsMap?.values() ?? []) {
         const t = (sub.data as SubscriptionData).tracker;

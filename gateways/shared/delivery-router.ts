@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { Event } from "../../protos/index.ts";
 import { createLogger, type Logger, type Transport, type TransportSubscription } from "../../runtime/index.ts";
 import { channelSubject, filterSubjects } from "./delivery-subjects.ts";
-import { TopicTree } from "./topic-tree.ts";
+import { oneOrMoreAdd, oneOrMoreDelete, oneOrMoreEach, oneOrMoreSize, TopicTree, type OneOrMore } from "./topic-tree.ts";
 
 /** Who gets events: a client connection, a gRPC stream. */
 export interface Receiver {
@@ -70,7 +70,7 @@ export class DeliveryRouter {
   readonly #prefix: string;
   readonly #logger: Logger;
   /** Exact channels: `tenant\0channel` → subscriptions. */
-  readonly #exact = new Map<string, Set<Entry>>();
+  readonly #exact = new Map<string, OneOrMore<Entry>>();
   /** Topic filters per tenant. */
   readonly #topics = new Map<string, TopicTree<Entry>>();
   /** NATS subscriptions by subject, counted by local subscriptions that need them. */
@@ -112,9 +112,9 @@ export class DeliveryRouter {
    * idempotent. Throws `limit_exceeded` for a name too long to travel between nodes.
    */
   subscribe(tenant: string, channel: string, receiver: Receiver, data?: unknown): RouterSubscription {
-    const subjects = this.#transport === undefined ? [] : channel.startsWith("topic:") ? filterSubjects(this.#prefix, tenant, channel.slice(6)) : [channelSubject(this.#prefix, tenant, channel)];
+    const subjects = this.#transport === undefined ? noSubjects : channel.startsWith("topic:") ? filterSubjects(this.#prefix, tenant, channel.slice(6)) : [channelSubject(this.#prefix, tenant, channel)];
     let slot = this.#slots.get(receiver);
-    if (slot === undefined) this.#slots.set(receiver, (slot = { receiver, stamp: 0, matched: [] }));
+    if (slot === undefined) this.#slots.set(receiver, (slot = { receiver, stamp: 0, matched: noEntries }));
     const entry = new Entry(this, slot, tenant, channel, data, subjects);
     if (channel.startsWith("topic:")) {
       let tree = this.#topics.get(tenant);
@@ -122,9 +122,9 @@ export class DeliveryRouter {
       tree.add(channel.slice(6), entry);
     } else {
       const key = `${tenant}\u0000${channel}`;
-      let set = this.#exact.get(key);
-      if (set === undefined) this.#exact.set(key, (set = new Set()));
-      set.add(entry);
+      const held = this.#exact.get(key);
+      const now = oneOrMoreAdd(held, entry);
+      if (now !== held) this.#exact.set(key, now);
     }
     for (const subject of subjects) this.#retain(subject);
     return entry;
@@ -155,7 +155,7 @@ export class DeliveryRouter {
       }
     }
     let slot = this.#slots.get(receiver);
-    if (slot === undefined) this.#slots.set(receiver, (slot = { receiver, stamp: 0, matched: [] }));
+    if (slot === undefined) this.#slots.set(receiver, (slot = { receiver, stamp: 0, matched: noEntries }));
     const entry = new Entry(this, slot, tenant, `topic:${filter}`, data, [], g);
     g.members.push(entry);
     return entry;
@@ -189,7 +189,7 @@ export class DeliveryRouter {
   /** Local subscriptions, for metrics and tests. */
   get subscriptions(): number {
     let n = 0;
-    for (const s of this.#exact.values()) n += s.size;
+    for (const s of this.#exact.values()) n += oneOrMoreSize(s);
     for (const t of this.#topics.values()) n += t.size;
     return n;
   }
@@ -217,8 +217,10 @@ export class DeliveryRouter {
       if (tree?.remove(entry.channel.slice(6), entry) && tree.size === 0) this.#topics.delete(entry.tenant);
     } else {
       const key = `${entry.tenant}\u0000${entry.channel}`;
-      const set = this.#exact.get(key);
-      if (set?.delete(entry) && set.size === 0) this.#exact.delete(key);
+      const held = this.#exact.get(key);
+      const now = oneOrMoreDelete(held, entry);
+      if (now === undefined) this.#exact.delete(key);
+      else if (now !== held) this.#exact.set(key, now);
     }
     for (const subject of entry.subjects) this.#release(subject);
   }
@@ -248,8 +250,8 @@ export class DeliveryRouter {
         // Shared groups: here only on one node; in a cluster every message reaches them through their queue group.
         if (this.#transport === undefined) this.#groups.get(tenant)?.match(name, (g) => collect(pickMember(g)));
       } else {
-        const set = this.#exact.get(`${tenant}\u0000${channel}`);
-        if (set !== undefined) for (const entry of set) collect(entry);
+        const held = this.#exact.get(`${tenant}\u0000${channel}`);
+        if (held !== undefined) oneOrMoreEach(held, collect);
       }
       for (let i = 0; i < touched.length; i++) {
         this.metrics.delivered++;
@@ -261,6 +263,8 @@ export class DeliveryRouter {
       }
     } finally {
       this.#depth--;
+      // A slot keeps no entries between deliveries (it would hold them past their close).
+      for (let i = 0; i < touched.length; i++) touched[i]!.matched = noEntries;
       if (outermost) {
         touched.length = 0;
         lists.length = 0;
@@ -346,6 +350,10 @@ interface Slot {
   stamp: number;
   matched: Entry[];
 }
+
+/** What a slot holds between deliveries, and an Entry without NATS subjects: shared, never written. */
+const noEntries: Entry[] = [];
+const noSubjects: readonly string[] = [];
 
 class Entry implements RouterSubscription {
   readonly receiver: Receiver;

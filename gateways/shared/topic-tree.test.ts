@@ -42,6 +42,33 @@ describe("TopicTree", () => {
     assert.equal(tree.hasMatch("a/b/c"), false);
   });
 
+  it("one value under a filter, then several, then one again: each added once, visited in the order added", () => {
+    const tree = new TopicTree<string>();
+    const visit = (name: string) => {
+      const out: string[] = [];
+      tree.match(name, (v) => out.push(v));
+      return out;
+    };
+    for (const filter of ["d/1", "d/#"]) {
+      assert.equal(tree.add(filter, "x"), true);
+      assert.equal(tree.add(filter, "x"), false, "a single value is there already");
+      assert.equal(tree.add(filter, "y"), true);
+      assert.equal(tree.add(filter, "y"), false, "in a set of two");
+      assert.equal(tree.add(filter, "z"), true);
+      assert.equal(tree.remove(filter, "y"), true);
+      assert.equal(tree.remove(filter, "y"), false);
+    }
+    assert.deepEqual(visit("d/1"), ["x", "z", "x", "z"], "the # values, then the exact ones, each in order");
+    assert.equal(tree.remove("d/1", "x"), true);
+    assert.equal(tree.add("d/1", "z"), false, "down to one value, z is still there once");
+    assert.deepEqual(visit("d/1"), ["x", "z", "z"]);
+    assert.equal(tree.remove("d/1", "z"), true);
+    assert.equal(tree.remove("d/#", "z"), true);
+    assert.equal(tree.remove("d/#", "x"), true);
+    assert.equal(tree.size, 0);
+    assert.deepEqual(visit("d/1"), []);
+  });
+
   it("agrees with the reference matcher on random filters and names", () => {
     let seed = 42;
     const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
