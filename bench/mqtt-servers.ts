@@ -51,7 +51,8 @@ export const switchboard: MqttServerSpec = {
   command(port, dir) {
     const bin = new URL("../bin/switchboard.js", import.meta.url).pathname;
     return {
-      argv: [process.execPath, bin, "start", "--mqtt-port", String(port), "--grpc-port", "0", "--data-dir", join(dir, "data")],
+      // SB_BENCH_NODE_FLAGS: Node flags for the Switchboard server only (`--cpu-prof --cpu-prof-dir=DIR` profiles it).
+      argv: [process.execPath, ...(process.env.SB_BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean), bin, "start", "--mqtt-port", String(port), "--grpc-port", "0", "--data-dir", join(dir, "data")],
       env: { SWITCHBOARD_LOG_LEVEL: "warn" },
     };
   },

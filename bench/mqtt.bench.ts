@@ -74,7 +74,8 @@
 // Environment: SB_BENCH_MQTT_SUBJECT (switchboard | mosquitto), SB_BENCH_MQTT_ONLY
 // (comma list of fanin.q0, …, pairs.q1, a prefix such as fanin, latency, idle),
 // SB_BENCH_MQTT_SLICES (4), SB_BENCH_MQTT_SLICE_MS (1500), SB_BENCH_MQTT_WARMUP_MS
-// (2000), SB_BENCH_MQTT_IDLE (5000), SB_BENCH_MQTT_VERSION (4), SB_BENCH_MQTT_TICK_MS (5).
+// (2000), SB_BENCH_MQTT_IDLE (5000), SB_BENCH_MQTT_VERSION (4), SB_BENCH_MQTT_TICK_MS (5),
+// SB_BENCH_NODE_FLAGS (Node flags for the Switchboard server: `--cpu-prof --cpu-prof-dir=DIR`).
 import { execFileSync } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { LoadAgent, RunningServer, cpuMicros, machineBusyMicros, mosquitto, rssBytes, switchboard } from "./mqtt-servers.ts";
