@@ -234,6 +234,24 @@ describe("CONNECT", () => {
     }
   });
 
+  it("maxConnections holds for a burst of CONNECTs still waiting for their sessions", async () => {
+    // Logins take a while, so every CONNECT of the burst is in flight at once.
+    const small = await startTestMqtt({ limits: { maxConnections: 2 }, authenticate: async (l) => (await sleep(100), { ok: true, tenant: "default", user: l.clientId }) });
+    try {
+      const tries = await Promise.allSettled([0, 1, 2, 3, 4].map((i) => connectClient(small.url, { protocolVersion: 5, clientId: `burst-${i}` })));
+      const ok = tries.filter((t) => t.status === "fulfilled");
+      assert.equal(ok.length, 2, "two places");
+      for (const t of tries) if (t.status === "rejected") assert.match(String(t.reason), /Quota exceeded|0x97|151/i);
+      assert.equal(small.gateway.connections, 2);
+      for (const t of ok) await t.value.end();
+      await waitFor(() => small.gateway.connections === 0, "both gone");
+      const again = await connectClient(small.url, { protocolVersion: 4, clientId: "after" });
+      await again.end();
+    } finally {
+      await small.close();
+    }
+  });
+
   it("maxConnections: the connection over the limit is refused (3.1.1: 0x03 server unavailable, v5: 0x97 quota exceeded)", async () => {
     const small = await startTestMqtt({ limits: { maxConnections: 2 } });
     try {

@@ -72,6 +72,8 @@ export class MqttConnection {
   #state: "awaiting-connect" | "connecting" | "open" | "closed" = "awaiting-connect";
   #version: Version = 4;
   #id: MqttIdentity | undefined;
+  /** Holds one of the gateway's `maxConnections` places. */
+  #admitted = false;
   /** The client's access list, from CONNECT on. */
   #access: MqttClientAccess | undefined;
   #client: ClientConnection | undefined;
@@ -375,7 +377,10 @@ export class MqttConnection {
     const limits = this.#ctx.limits;
     const props = p.properties ?? {};
     if (version === 5 && props.authenticationMethod !== undefined) return this.#refuse(Reason.badAuthenticationMethod, "enhanced authentication is not supported");
-    if (this.#ctx.openConnections() >= limits.maxConnections) return this.#refuse(version === 5 ? Reason.quotaExceeded : Reason.serverUnavailable, "too many connections");
+    // A place is taken at CONNECT, not at CONNACK: a burst of CONNECTs still waiting for
+    // their sessions cannot together go past the limit.
+    if (!this.#ctx.admit()) return this.#refuse(version === 5 ? Reason.quotaExceeded : Reason.serverUnavailable, "too many connections");
+    this.#admitted = true;
     let clientId = p.clientId ?? "";
     let assigned = false;
     if (clientId === "") {
@@ -1175,6 +1180,7 @@ export class MqttConnection {
     this.#control?.close();
     this.#waitingList = undefined;
     if (wasOpen) this.#ctx.metrics.connections--;
+    if (this.#admitted) this.#ctx.leave();
     this.#ctx.logger.debug({ clientId: this.#id?.clientId, why }, "MQTT connection closed");
     const who = this.#id;
     try {

@@ -63,6 +63,8 @@ export interface MqttContext {
   readonly limits: MqttLimits;
   readonly metrics: MqttMetrics;
   readonly logger: Logger;
-  /** Connections open now on this node (after CONNACK), counted by the gateway. */
-  readonly openConnections: () => number;
+  /** Takes one of the node's `maxConnections` places for a CONNECT; false when none is left. */
+  admit(): boolean;
+  /** Gives back a place `admit` gave, when the connection ends (refused or closed). */
+  leave(): void;
 }

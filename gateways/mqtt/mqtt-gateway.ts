@@ -58,6 +58,8 @@ export class MqttGateway {
   readonly #servers: (NetServer | HttpServer)[] = [];
   readonly #wss: WebSocketServer[] = [];
   #closing = false;
+  /** Connections past CONNECT's limit check and not yet closed (`maxConnections` bounds these). */
+  #admitted = 0;
   /** One clock for every connection's timeouts (connect, keep alive). */
   #ticker: ReturnType<typeof setInterval> | undefined;
 
@@ -74,7 +76,8 @@ export class MqttGateway {
       limits,
       metrics: this.metrics,
       logger,
-      openConnections: () => this.metrics.connections,
+      admit: () => this.#admitted < limits.maxConnections && ++this.#admitted > 0,
+      leave: () => void this.#admitted--,
     };
   }
 
