@@ -46,9 +46,11 @@ interface Put {
  * Encodings are passed per call, so the database's own defaults do not matter.
  */
 export interface LevelLogDb {
+  readonly status: string;
   open(): Promise<void>;
   close(): Promise<void>;
-  get(key: Uint8Array, options: typeof encodings): Promise<Uint8Array | undefined>;
+  /** Point reads are synchronous: see `LevelStateStore`. */
+  getSync(key: Uint8Array, options: typeof encodings): Uint8Array | undefined;
   batch(operations: Put[], options: typeof encodings): Promise<void>;
   iterator(options: typeof encodings & Range): { all(): Promise<Array<[Uint8Array, Uint8Array]>> };
   clear(options: typeof encodings & Range): Promise<void>;
@@ -215,7 +217,9 @@ export class LevelMessageLog implements MessageLog {
   }
 
   async #meta(stream: string): Promise<StreamMeta> {
-    const value = await this.#db.get(metaKey(stream), encodings);
+    // A database still opening cannot be read synchronously (a borrowed one the caller did not await).
+    if (this.#db.status !== "open") await this.#db.open();
+    const value = this.#db.getSync(metaKey(stream), encodings);
     return value === undefined ? emptyMeta : decodeMeta(stream, value);
   }
 
@@ -231,7 +235,7 @@ export class LevelMessageLog implements MessageLog {
     let high = meta.lastSeq + 1;
     while (low < high) {
       const mid = Math.floor((low + high) / 2);
-      const value = await this.#db.get(entryKey(prefix, mid), encodings);
+      const value = this.#db.getSync(entryKey(prefix, mid), encodings);
       if (value !== undefined && timestampOfEntry(value) > cutoffMs) high = mid;
       else low = mid + 1;
     }

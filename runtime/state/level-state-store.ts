@@ -17,7 +17,7 @@ export interface LevelStateDb {
   readonly status: string;
   open(): Promise<void>;
   close(): Promise<void>;
-  get(key: string, options: typeof encodings): Promise<Uint8Array | undefined>;
+  getSync(key: string, options: typeof encodings): Uint8Array | undefined;
   put(key: string, value: Uint8Array, options: typeof encodings): Promise<void>;
 }
 
@@ -43,6 +43,11 @@ export async function createLevelStateStore(options: LevelStateStoreOptions): Pr
  * owned by exactly one process (level's lock file enforces it) and only one
  * `LevelStateStore` may use a given database or sublevel. Reads and writes of one key
  * run in call order.
+ *
+ * Reads are synchronous (`getSync`): a point read of a small record from LevelDB's
+ * memtable or block cache takes a few microseconds on this thread, where an
+ * asynchronous one costs about 80 µs of CPU in the round trip through libuv's thread
+ * pool (measured on the 2-core development machine). Writes stay asynchronous.
  */
 export class LevelStateStore implements StateStore {
   readonly #db: LevelStateDb;
@@ -74,7 +79,8 @@ export class LevelStateStore implements StateStore {
     this.#check(key);
     // Through the lock too, so close() can wait for reads in flight as well as writes.
     return this.#lock.run(key, async () => {
-      const stored = await this.#read(key);
+      await this.#opened();
+      const stored = this.#read(key);
       return stored === undefined ? absentRecord : toRecord(stored);
     });
   }
@@ -82,7 +88,8 @@ export class LevelStateStore implements StateStore {
   async claim(key: string): Promise<StateRecord> {
     this.#check(key);
     return this.#lock.run(key, async () => {
-      const current = await this.#read(key);
+      await this.#opened();
+      const current = this.#read(key);
       const next = {
         value: current?.value,
         epoch: (current?.epoch ?? 0) + 1,
@@ -116,7 +123,8 @@ export class LevelStateStore implements StateStore {
 
   #update(key: string, value: Uint8Array | undefined, expect: SaveExpectation): Promise<string> {
     return this.#lock.run(key, async () => {
-      const current = await this.#read(key);
+      await this.#opened();
+      const current = this.#read(key);
       assertWritable(key, { etag: current === undefined ? null : etagOf(current), epoch: current?.epoch ?? 0 }, expect);
       const next = { value, epoch: current?.epoch ?? 0, revision: (current?.revision ?? 0) + 1 };
       await this.#write(key, next);
@@ -124,10 +132,15 @@ export class LevelStateStore implements StateStore {
     });
   }
 
-  async #read(key: string): Promise<LevelRecord | undefined> {
+  /** A database still opening cannot be read synchronously: wait for it (a borrowed one the caller did not await). */
+  async #opened(): Promise<void> {
+    if (this.#db.status !== "open") await this.open();
+  }
+
+  #read(key: string): LevelRecord | undefined {
     let bytes: Uint8Array | undefined;
     try {
-      bytes = await this.#db.get(key, encodings);
+      bytes = this.#db.getSync(key, encodings);
     } catch (cause) {
       throw backendError("read", key, cause);
     }
