@@ -76,7 +76,11 @@ export class MqttGateway {
       limits,
       metrics: this.metrics,
       logger,
-      admit: () => this.#admitted < limits.maxConnections && ++this.#admitted > 0,
+      admit: () => {
+        if (this.#admitted >= limits.maxConnections) return false;
+        this.#admitted++;
+        return true;
+      },
       leave: () => void this.#admitted--,
     };
   }
