@@ -60,7 +60,9 @@ export async function startMqtt(
     access: acl,
     limits: cfg.mqtt.limits,
     logger,
+    live: node.mqttLive,
   });
+  await gateway.start();
   const opened: MqttListenerInfo[] = [];
   try {
     for (const l of prepared.listeners) {

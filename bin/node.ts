@@ -19,6 +19,7 @@ import {
   type ActorDefinition,
   type ActorServices,
   type ControlPlane,
+  type KvTable,
   type ListenerInfo,
   type Logger,
 } from "../runtime/index.ts";
@@ -34,6 +35,8 @@ export interface RunningNode {
   /** The MQTT session actor type this node hosts, and the durable routes of persistent sessions. */
   readonly mqttSessions: MqttSessionActor;
   readonly routes: DurableRoutes;
+  /** In a cluster: the table of each node's MQTT connections and the live nodes' ids (see gateways/mqtt/live-connections.ts). */
+  readonly mqttLive?: { readonly table: KvTable; liveNodes(): Promise<string[]> };
   /** Another live node's endpoint for `protocol` (`mqtt`), to send clients to when draining. */
   otherEndpoint(protocol: string): Promise<string | undefined>;
   /** Called when a drain begins (the gateways move their clients); set by the caller. */
@@ -163,7 +166,7 @@ async function startCluster(input: StartNodeInput): Promise<RunningNode> {
   const sharedTransport = await connectNatsTransport({ servers, name: `${cfg.nodeId}-shared`, logger });
   const nc = await connectJetStream({ servers, name: `${cfg.nodeId}-jetstream` });
   const replicas = cfg.replicas;
-  const [members, leases, partitions, control, state, reminderTable, log, routesTable] = await Promise.all([
+  const [members, leases, partitions, control, state, reminderTable, log, routesTable, mqttLiveTable] = await Promise.all([
     openJetStreamKvTable(nc, { bucket: `${name}_members`, ttlMs: cfg.leaseMs, replicas }),
     openJetStreamKvTable(nc, { bucket: `${name}_leases`, ttlMs: cfg.leaseMs, replicas }),
     openJetStreamKvTable(nc, { bucket: `${name}_partitions`, replicas }),
@@ -172,6 +175,7 @@ async function startCluster(input: StartNodeInput): Promise<RunningNode> {
     createJetStreamReminderTable(nc, { bucket: `${name}_reminders`, replicas }),
     createJetStreamMessageLog(nc, { stream: `${name}_log`, subjectPrefix: `sb.${name}.log`, replicas }),
     openJetStreamKvTable(nc, { bucket: `${name}_mqtt_routes`, replicas }),
+    openJetStreamKvTable(nc, { bucket: `${name}_mqtt_live`, replicas }),
   ]);
   const router = new DeliveryRouter({ transport, sharedTransport, subjectPrefix: `sb.${name}.d`, logger });
   const { session, mqttSessions, actors, services, bind } = messagingParts(input, router, log);
@@ -205,7 +209,7 @@ async function startCluster(input: StartNodeInput): Promise<RunningNode> {
   const closeAll = async () => {
     await messaging.close();
     await routes.close();
-    await Promise.all([members, leases, partitions, control, state, reminderTable, log, routesTable].map((t) => t.close().catch(() => undefined)));
+    await Promise.all([members, leases, partitions, control, state, reminderTable, log, routesTable, mqttLiveTable].map((t) => t.close().catch(() => undefined)));
     eventLoop.stop();
     await sharedTransport.close();
     await transport.close();
@@ -219,6 +223,7 @@ async function startCluster(input: StartNodeInput): Promise<RunningNode> {
     messaging,
     mqttSessions,
     routes,
+    mqttLive: { table: mqttLiveTable, liveNodes: async () => (await node.membership.live()).map((m) => m.nodeId) },
     otherEndpoint: (protocol) => node.otherEndpoint(protocol),
     onDrain: undefined,
     gatewayMetrics,

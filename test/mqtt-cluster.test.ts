@@ -123,6 +123,47 @@ describe("MQTT on a 3-node cluster over NATS", () => {
     }
   });
 
+  it("publishes the wills of a killed node's clients, and ends their clean sessions, from another node", async () => {
+    const nodes = await startNodes(3);
+    try {
+      const [x, y, z] = nodes as [MessagingProcess, MessagingProcess, MessagingProcess];
+      const watcher = await client(y.mqttUrl, { clientId: "will-watcher", protocolVersion: 5 });
+      const heard = inbox(watcher);
+      await watcher.subscribeAsync("status/#", { qos: 1 });
+      // Sessions whose actors live elsewhere than the connection, and one on the node itself.
+      const v4 = await client(x.mqttUrl, { clientId: "dev-v4", protocolVersion: 4, will: { topic: "status/dev-v4", payload: Buffer.from("offline-v4"), qos: 1, retain: false } });
+      const v5 = await client(x.mqttUrl, {
+        clientId: await clientIdOn(z, "dev-v5"),
+        protocolVersion: 5,
+        properties: { sessionExpiryInterval: 0 },
+        will: { topic: "status/dev-v5", payload: Buffer.from("offline-v5"), qos: 1, retain: false, properties: { willDelayInterval: 1 } },
+      });
+      const graceful = await client(x.mqttUrl, { clientId: "dev-bye", protocolVersion: 4, will: { topic: "status/dev-bye", payload: Buffer.from("must-not-come"), qos: 1, retain: false } });
+      await graceful.endAsync();
+      // Its DISCONNECT handled before the kill (one the node never read could not be told from a dropped connection).
+      await new Promise((r) => setTimeout(r, 1000));
+      const killedAt = Date.now();
+      await x.kill();
+      v4.end(true);
+      v5.end(true);
+      await until(() => heard.bodies().includes("offline-v4") && heard.bodies().includes("offline-v5"), 20_000, "both wills");
+      const tookMs = Date.now() - killedAt;
+      assert.ok(!heard.bodies().includes("must-not-come"), "a client that sent DISCONNECT has no will");
+      assert.equal(heard.bodies().filter((b) => b === "offline-v4").length, 1, "the will is published once");
+      // The v5 session ended with its connection (expiry 0): a new connection finds none.
+      const back = mqtt.connect(z.mqttUrl, { clientId: v5.options.clientId!, clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 60 }, reconnectPeriod: 0 });
+      clients.push(back);
+      const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
+        back.once("connect", resolve);
+        back.once("error", reject);
+      });
+      assert.equal(connack.sessionPresent, false);
+      process.stdout.write(`# wills of a killed node's clients published ${tookMs} ms after kill -9 (lease 1500 ms)\n`);
+    } finally {
+      await Promise.all(nodes.map((n) => n.kill()));
+    }
+  });
+
   it("takes over a client id connected to another node, telling the old connection 0x8E", async () => {
     const nodes = await startNodes(2);
     try {

@@ -5,9 +5,10 @@ import { createServer as createNetServer, type Server as NetServer } from "node:
 import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from "node:tls";
 import { WebSocketServer } from "ws";
 import { createMqttSessionActor, type MqttSessionActor } from "../../actors/index.ts";
-import { SwitchboardError, type ActorRuntime, type Logger } from "../../runtime/index.ts";
+import { SwitchboardError, type ActorRuntime, type KvTable, type Logger } from "../../runtime/index.ts";
 import type { DurableRoutes, Messaging } from "../shared/index.ts";
 import type { MqttAccess, MqttContext, MqttLoginAttempt, MqttLoginResult } from "./mqtt-context.ts";
+import { LiveConnections } from "./live-connections.ts";
 import { MqttConnection } from "./mqtt-connection.ts";
 import { defaultMqttLimits, type MqttLimits } from "./mqtt-limits.ts";
 import { MqttMetrics } from "./mqtt-metrics.ts";
@@ -28,6 +29,12 @@ export interface MqttGatewayOptions {
   readonly access: MqttAccess;
   readonly limits?: Partial<MqttLimits>;
   readonly logger: Logger;
+  /**
+   * In a cluster: where each node's connections are recorded, so that a node's death
+   * ends its clients' connections in their sessions (wills, clean sessions). See
+   * `LiveConnections`.
+   */
+  readonly live?: { readonly table: KvTable; readonly liveNodes: () => Promise<readonly string[]>; readonly intervalMs?: number };
 }
 
 /** One listener: MQTT over TCP, or over WebSocket; with TLS when `tls` is given. */
@@ -58,6 +65,7 @@ export class MqttGateway {
   readonly #servers: (NetServer | HttpServer)[] = [];
   readonly #wss: WebSocketServer[] = [];
   #closing = false;
+  readonly #live: LiveConnections | undefined;
   /** Connections past CONNECT's limit check and not yet closed (`maxConnections` bounds these). */
   #admitted = 0;
   /** One clock for every connection's timeouts (connect, keep alive). */
@@ -83,6 +91,21 @@ export class MqttGateway {
       },
       leave: () => void this.#admitted--,
     };
+    if (o.live !== undefined) {
+      const session = this.#ctx.session;
+      this.#live = new LiveConnections({
+        ...o.live,
+        nodeId: o.nodeId,
+        logger,
+        lost: async (tenant, clientId, connectionId) => void (await session(tenant, clientId).call("disconnect", { connectionId, sendWill: true })),
+      });
+      this.#ctx.live = this.#live;
+    }
+  }
+
+  /** In a cluster, ends the connections this node held in a previous life; then listen. */
+  async start(): Promise<void> {
+    await this.#live?.start();
   }
 
   /** The session actor type with the queue settings of these limits, for the runtime to host. */
@@ -191,6 +214,7 @@ export class MqttGateway {
     await stopped;
     clearInterval(this.#ticker);
     this.#ticker = undefined;
+    await this.#live?.stop();
   }
 
   async #stopListening(): Promise<void> {
