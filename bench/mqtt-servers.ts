@@ -58,6 +58,14 @@ export const switchboard: MqttServerSpec = {
   },
 };
 
+/** The floor of an MQTT server on Node's sockets (bench/fixtures/mqtt-floor-relay.ts): what Node alone costs per message. */
+export const nodeRelay: MqttServerSpec = {
+  name: "node-relay",
+  command(port) {
+    return { argv: [process.execPath, new URL("./fixtures/mqtt-floor-relay.ts", import.meta.url).pathname, String(port)] };
+  },
+};
+
 /** Starts `argv` with the open-files soft limit raised to the hard limit; `exec` keeps the PID the child's. */
 export function spawnWithNofile(argv: readonly string[], options: { env?: NodeJS.ProcessEnv; stdio: Parameters<typeof spawn>[2]["stdio"] }): ChildProcess {
   const script = 'h=$(ulimit -Hn); [ "$h" = unlimited ] && h=1048576; ulimit -n "$h" && exec "$@"';

@@ -6,7 +6,10 @@
 // Debian's /usr/sbin/mosquitto with a config in a temp dir (listener on 127.0.0.1,
 // allow_anonymous, set_tcp_nodelay, persistence off, max_queued_messages 100000, a log
 // file). SB_BENCH_MQTT_SUBJECT=mosquitto makes the subject a second Mosquitto, which
-// checks the harness: every ratio should then come out near 1. Both are started through
+// checks the harness: every ratio should then come out near 1. SB_BENCH_MQTT_SUBJECT=relay
+// makes it bench/fixtures/mqtt-floor-relay.ts, a relay of exact topics on Node's sockets
+// with no broker logic: the floor a Node server starts from (pairs only; it has no
+// wildcards, so fan-in is not relayed). Both are started through
 // `sh -c 'ulimit -n <hard limit>; exec …'`, so the PID is the server's own and it can
 // hold the 5,000 idle connections; the generators are started the same way.
 //
@@ -71,14 +74,14 @@
 // earlier version read 13 KB/conn after them where a fresh Switchboard reads 32 KB).
 // For such a server it still includes garbage and heap headroom not yet given back.
 //
-// Environment: SB_BENCH_MQTT_SUBJECT (switchboard | mosquitto), SB_BENCH_MQTT_ONLY
+// Environment: SB_BENCH_MQTT_SUBJECT (switchboard | mosquitto | relay), SB_BENCH_MQTT_ONLY
 // (comma list of fanin.q0, …, pairs.q1, a prefix such as fanin, latency, idle),
 // SB_BENCH_MQTT_SLICES (4), SB_BENCH_MQTT_SLICE_MS (1500), SB_BENCH_MQTT_WARMUP_MS
 // (2000), SB_BENCH_MQTT_IDLE (5000), SB_BENCH_MQTT_VERSION (4), SB_BENCH_MQTT_TICK_MS (5),
 // SB_BENCH_NODE_FLAGS (Node flags for the Switchboard server: `--cpu-prof --cpu-prof-dir=DIR`).
 import { execFileSync } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
-import { LoadAgent, RunningServer, cpuMicros, machineBusyMicros, mosquitto, rssBytes, switchboard } from "./mqtt-servers.ts";
+import { LoadAgent, RunningServer, cpuMicros, machineBusyMicros, mosquitto, nodeRelay, rssBytes, switchboard } from "./mqtt-servers.ts";
 import { report } from "./report.ts";
 
 const env = process.env;
@@ -372,7 +375,7 @@ function subjectHasGateway(): boolean {
 }
 
 export async function run(): Promise<void> {
-  const subjectSpec = env.SB_BENCH_MQTT_SUBJECT === "mosquitto" ? mosquitto : switchboard;
+  const subjectSpec = env.SB_BENCH_MQTT_SUBJECT === "mosquitto" ? mosquitto : env.SB_BENCH_MQTT_SUBJECT === "relay" ? nodeRelay : switchboard;
   if (subjectSpec === switchboard && !subjectHasGateway()) {
     process.stderr.write("bench mqtt: `switchboard start` has no --mqtt-port yet (the MQTT gateway is not wired in). SB_BENCH_MQTT_SUBJECT=mosquitto runs the harness against a second Mosquitto.\n");
     process.exitCode = 1;
