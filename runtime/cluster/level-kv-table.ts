@@ -3,6 +3,7 @@ import type { Clock } from "../clock.ts";
 import { SwitchboardError } from "../errors.ts";
 import { checkKvKey, checkKvPrefix, checkKvRevision, checkKvTtlMs, kvPrefixCanMatch } from "./kv-key.ts";
 import type { KvChange, KvEntry, KvTable, KvWatch } from "./kv-table.ts";
+import { QueuedKvWatch, revisionMismatch, toKvEntry, type StoredKvEntry } from "./local-kv.ts";
 
 const encodings = { keyEncoding: "utf8", valueEncoding: "view" } as const;
 
@@ -49,12 +50,6 @@ export interface LevelKvTableOptions {
   readonly ttlMs?: number;
   /** Decides what "now" is for `writtenAtMs` and expiry; default `systemClock`. */
   readonly clock?: Clock;
-}
-
-interface Stored {
-  readonly value: Uint8Array;
-  readonly revision: number;
-  readonly writtenAtMs: number;
 }
 
 type Write = { readonly op: "put"; readonly value: Uint8Array } | { readonly op: "delete" };
@@ -129,7 +124,7 @@ export async function openLevelKvTable(db: LevelKvDb, options: LevelKvTableOptio
  */
 export class LevelKvTable implements KvTable {
   readonly #data: TableData;
-  readonly #watches = new Set<LevelKvWatch>();
+  readonly #watches = new Set<QueuedKvWatch>();
   readonly #writes = new Set<Promise<unknown>>();
   #closed = false;
 
@@ -159,7 +154,7 @@ export class LevelKvTable implements KvTable {
     checkKvKey(key);
     await this.#data.earlierWrites();
     const stored = this.#data.live(key);
-    return stored === undefined ? undefined : toEntry(key, stored);
+    return stored === undefined ? undefined : toKvEntry(key, stored);
   }
 
   async create(key: string, value: Uint8Array): Promise<number> {
@@ -167,7 +162,7 @@ export class LevelKvTable implements KvTable {
     checkKvKey(key);
     const copy = copyOf(value);
     return this.#write("create", key, (current) => {
-      if (current !== undefined) throw mismatch(key, "create", "the key exists", current.revision);
+      if (current !== undefined) throw revisionMismatch(key, "create", "the key exists", current.revision);
       return { op: "put", value: copy };
     });
   }
@@ -178,7 +173,7 @@ export class LevelKvTable implements KvTable {
     checkKvRevision(revision, key);
     const copy = copyOf(value);
     return this.#write("update", key, (current) => {
-      if (current?.revision !== revision) throw mismatch(key, "update", `expected revision ${revision}`, current?.revision);
+      if (current?.revision !== revision) throw revisionMismatch(key, "update", `expected revision ${revision}`, current?.revision);
       return { op: "put", value: copy };
     });
   }
@@ -196,7 +191,7 @@ export class LevelKvTable implements KvTable {
     if (revision !== undefined) checkKvRevision(revision, key);
     await this.#write("delete", key, (current) => {
       if (revision !== undefined && current?.revision !== revision) {
-        throw mismatch(key, "delete", `expected revision ${revision}`, current?.revision);
+        throw revisionMismatch(key, "delete", `expected revision ${revision}`, current?.revision);
       }
       return current === undefined ? undefined : { op: "delete" };
     });
@@ -211,7 +206,7 @@ export class LevelKvTable implements KvTable {
     return this.#data
       .liveWithPrefix(prefix)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([key, stored]) => toEntry(key, stored));
+      .map(([key, stored]) => toKvEntry(key, stored));
   }
 
   /**
@@ -220,7 +215,7 @@ export class LevelKvTable implements KvTable {
    */
   watch(): KvWatch {
     this.#checkOpen();
-    const watch = new LevelKvWatch(() => {
+    const watch = new QueuedKvWatch(() => {
       this.#data.watches.delete(watch);
       this.#watches.delete(watch);
     });
@@ -252,7 +247,7 @@ export class LevelKvTable implements KvTable {
     await this.close();
   }
 
-  async #write(op: string, key: string, plan: (current: Stored | undefined) => Write | undefined): Promise<number> {
+  async #write(op: string, key: string, plan: (current: StoredKvEntry | undefined) => Write | undefined): Promise<number> {
     const written = this.#data.write(op, key, plan);
     this.#writes.add(written);
     try {
@@ -269,7 +264,7 @@ export class LevelKvTable implements KvTable {
 
 interface Loaded {
   readonly meta: { readonly revision: number; readonly ttlMs: number } | undefined;
-  readonly stored: Map<string, Stored>;
+  readonly stored: Map<string, StoredKvEntry>;
 }
 
 /** One table's data, shared by every handle on it. */
@@ -277,9 +272,9 @@ class TableData {
   readonly ttlMs: number;
   readonly clock: Clock;
   readonly handles = new Set<LevelKvTable>();
-  readonly watches = new Set<LevelKvWatch>();
+  readonly watches = new Set<QueuedKvWatch>();
   readonly #db: LevelKvDb;
-  readonly #stored: Map<string, Stored>;
+  readonly #stored: Map<string, StoredKvEntry>;
   /** Keys dropped from memory as expired that are still on disk. */
   readonly #expired = new Set<string>();
   #revision: number;
@@ -304,7 +299,7 @@ class TableData {
   }
 
   /** The live entry; drops it (silently, as JetStream does) once expired. */
-  live(key: string): Stored | undefined {
+  live(key: string): StoredKvEntry | undefined {
     const stored = this.#stored.get(key);
     if (stored === undefined) return undefined;
     if (this.ttlMs > 0 && stored.writtenAtMs + this.ttlMs <= this.clock.now()) {
@@ -315,8 +310,8 @@ class TableData {
     return stored;
   }
 
-  liveWithPrefix(prefix: string): Array<[string, Stored]> {
-    const out: Array<[string, Stored]> = [];
+  liveWithPrefix(prefix: string): Array<[string, StoredKvEntry]> {
+    const out: Array<[string, StoredKvEntry]> = [];
     // Deleting the current key while iterating a Map is safe: iteration goes on.
     for (const key of this.#stored.keys()) {
       if (!key.startsWith(prefix)) continue;
@@ -332,7 +327,7 @@ class TableData {
    * batch with the revision counter, then applied here and reported to watches.
    * Resolves to the new revision (0 when nothing was written).
    */
-  write(op: string, key: string, plan: (current: Stored | undefined) => Write | undefined): Promise<number> {
+  write(op: string, key: string, plan: (current: StoredKvEntry | undefined) => Write | undefined): Promise<number> {
     this.#queued++;
     const result = this.#tail.then(() => this.#apply(op, key, plan(this.live(key))));
     this.#tail = result.then(
@@ -347,7 +342,7 @@ class TableData {
     const revision = this.#revision + 1;
     const purged = this.#purges(key);
     const operations: LevelKvBatchOperation[] = purged.map((k) => ({ type: "del", key: entryPrefix + k }));
-    let stored: Stored | undefined;
+    let stored: StoredKvEntry | undefined;
     if (write.op === "put") {
       stored = { value: write.value, revision, writtenAtMs: this.clock.now() };
       operations.push({ type: "put", key: entryPrefix + key, value: encodeEntry(stored) });
@@ -369,7 +364,7 @@ class TableData {
     } else {
       const written = stored;
       this.#stored.set(key, written);
-      this.#notify(() => ({ op: "put", entry: toEntry(key, written) }));
+      this.#notify(() => ({ op: "put", entry: toKvEntry(key, written) }));
     }
     return revision;
   }
@@ -392,7 +387,7 @@ class TableData {
 
 /** Reads every record of the table; expired entries are dropped by `TableData`. */
 async function load(db: LevelKvDb): Promise<Loaded> {
-  const stored = new Map<string, Stored>();
+  const stored = new Map<string, StoredKvEntry>();
   let meta: Loaded["meta"];
   let iterator: LevelKvIterator;
   try {
@@ -441,7 +436,7 @@ function decodeMeta(bytes: Uint8Array): { revision: number; ttlMs: number } {
   return { revision: Number(view.getBigUint64(1)), ttlMs: Number(view.getBigUint64(9)) };
 }
 
-function encodeEntry(stored: Stored): Uint8Array {
+function encodeEntry(stored: StoredKvEntry): Uint8Array {
   const bytes = new Uint8Array(entryHeaderBytes + stored.value.byteLength);
   const view = new DataView(bytes.buffer);
   view.setUint8(0, format);
@@ -451,7 +446,7 @@ function encodeEntry(stored: Stored): Uint8Array {
   return bytes;
 }
 
-function decodeEntry(dbKey: string, bytes: Uint8Array): Stored {
+function decodeEntry(dbKey: string, bytes: Uint8Array): StoredKvEntry {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.byteLength < entryHeaderBytes || view.getUint8(0) !== format) throw corrupt(dbKey, bytes);
   return {
@@ -478,68 +473,7 @@ function backendError(op: string, key: string | undefined, cause: unknown): Swit
   });
 }
 
-class LevelKvWatch implements KvWatch {
-  readonly #queue: KvChange[] = [];
-  readonly #onClose: () => void;
-  #wake: ((result: IteratorResult<KvChange>) => void) | undefined;
-  #closed = false;
-
-  constructor(onClose: () => void) {
-    this.#onClose = onClose;
-  }
-
-  push(change: KvChange): void {
-    if (this.#closed) return;
-    const wake = this.#wake;
-    this.#wake = undefined;
-    if (wake !== undefined) wake({ done: false, value: change });
-    else this.#queue.push(change);
-  }
-
-  /** Ends the iteration at once; changes not yet taken are dropped. Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#queue.length = 0;
-    this.#onClose();
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.({ done: true, value: undefined });
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<KvChange> {
-    return {
-      next: () => {
-        if (this.#closed) return Promise.resolve({ done: true, value: undefined });
-        const change = this.#queue.shift();
-        if (change !== undefined) return Promise.resolve({ done: false, value: change });
-        if (this.#wake !== undefined) return Promise.reject(new SwitchboardError("internal", "a KvWatch has one reader at a time"));
-        return new Promise((resolve) => (this.#wake = resolve));
-      },
-      return: () => {
-        this.close();
-        return Promise.resolve({ done: true, value: undefined });
-      },
-    };
-  }
-}
-
 /** A plain copy: `slice()` on a Buffer would return a view of the caller's memory. */
 function copyOf(value: Uint8Array): Uint8Array {
   return new Uint8Array(value);
-}
-
-function toEntry(key: string, stored: Stored): KvEntry {
-  return Object.freeze({ key, value: stored.value.slice(), revision: stored.revision, writtenAtMs: stored.writtenAtMs });
-}
-
-function mismatch(key: string, op: string, expected: string, actual: number | undefined): SwitchboardError {
-  const found = actual === undefined ? "no live entry" : `revision ${actual}`;
-  return new SwitchboardError("etag_mismatch", `${op} ${JSON.stringify(key)}: ${expected}, found ${found}`, {
-    context: { key, op, revision: actual },
-  });
 }

@@ -3,6 +3,7 @@ import type { Clock } from "../clock.ts";
 import { SwitchboardError } from "../errors.ts";
 import { checkKvKey, checkKvPrefix, checkKvRevision, checkKvTtlMs, kvPrefixCanMatch } from "./kv-key.ts";
 import type { KvChange, KvEntry, KvTable, KvWatch } from "./kv-table.ts";
+import { QueuedKvWatch, revisionMismatch, toKvEntry, type StoredKvEntry } from "./local-kv.ts";
 
 export interface MemoryKvTableOptions {
   /** An entry is gone once `ttlMs` have passed since its last write; default 0 = never. */
@@ -11,18 +12,12 @@ export interface MemoryKvTableOptions {
   readonly clock?: Clock;
 }
 
-interface Stored {
-  readonly value: Uint8Array;
-  readonly revision: number;
-  readonly writtenAtMs: number;
-}
-
 /** One table's data, shared by every handle on it. */
 class TableData {
   readonly ttlMs: number;
   readonly clock: Clock;
-  readonly #stored = new Map<string, Stored>();
-  readonly #watches = new Set<MemoryKvWatch>();
+  readonly #stored = new Map<string, StoredKvEntry>();
+  readonly #watches = new Set<QueuedKvWatch>();
   #revision = 0;
 
   constructor(ttlMs: number, clock: Clock) {
@@ -31,7 +26,7 @@ class TableData {
   }
 
   /** The live entry; drops it (silently, as JetStream does) once expired. */
-  live(key: string): Stored | undefined {
+  live(key: string): StoredKvEntry | undefined {
     const stored = this.#stored.get(key);
     if (stored === undefined) return undefined;
     if (this.ttlMs > 0 && stored.writtenAtMs + this.ttlMs <= this.clock.now()) {
@@ -46,9 +41,9 @@ class TableData {
   }
 
   write(key: string, value: Uint8Array): number {
-    const stored: Stored = { value: value.slice(), revision: ++this.#revision, writtenAtMs: this.clock.now() };
+    const stored: StoredKvEntry = { value: value.slice(), revision: ++this.#revision, writtenAtMs: this.clock.now() };
     this.#stored.set(key, stored);
-    this.#notify(() => ({ op: "put", entry: toEntry(key, stored) }));
+    this.#notify(() => ({ op: "put", entry: toKvEntry(key, stored) }));
     return stored.revision;
   }
 
@@ -58,11 +53,11 @@ class TableData {
     this.#notify(() => ({ op: "delete", key, revision }));
   }
 
-  addWatch(watch: MemoryKvWatch): void {
+  addWatch(watch: QueuedKvWatch): void {
     this.#watches.add(watch);
   }
 
-  removeWatch(watch: MemoryKvWatch): void {
+  removeWatch(watch: QueuedKvWatch): void {
     this.#watches.delete(watch);
   }
 
@@ -85,7 +80,7 @@ class TableData {
  */
 export class MemoryKvTable implements KvTable {
   #data: TableData;
-  readonly #watches = new Set<MemoryKvWatch>();
+  readonly #watches = new Set<QueuedKvWatch>();
   #closed = false;
 
   constructor(options: MemoryKvTableOptions = {}) {
@@ -114,14 +109,14 @@ export class MemoryKvTable implements KvTable {
     this.#checkOpen();
     checkKvKey(key);
     const stored = this.#data.live(key);
-    return stored === undefined ? undefined : toEntry(key, stored);
+    return stored === undefined ? undefined : toKvEntry(key, stored);
   }
 
   async create(key: string, value: Uint8Array): Promise<number> {
     this.#checkOpen();
     checkKvKey(key);
     const current = this.#data.live(key);
-    if (current !== undefined) throw mismatch(key, "create", "the key exists", current.revision);
+    if (current !== undefined) throw revisionMismatch(key, "create", "the key exists", current.revision);
     return this.#data.write(key, value);
   }
 
@@ -130,7 +125,7 @@ export class MemoryKvTable implements KvTable {
     checkKvKey(key);
     checkKvRevision(revision, key);
     const current = this.#data.live(key);
-    if (current?.revision !== revision) throw mismatch(key, "update", `expected revision ${revision}`, current?.revision);
+    if (current?.revision !== revision) throw revisionMismatch(key, "update", `expected revision ${revision}`, current?.revision);
     return this.#data.write(key, value);
   }
 
@@ -146,7 +141,7 @@ export class MemoryKvTable implements KvTable {
     if (revision !== undefined) checkKvRevision(revision, key);
     const current = this.#data.live(key);
     if (revision !== undefined && current?.revision !== revision) {
-      throw mismatch(key, "delete", `expected revision ${revision}`, current?.revision);
+      throw revisionMismatch(key, "delete", `expected revision ${revision}`, current?.revision);
     }
     if (current !== undefined) this.#data.remove(key);
   }
@@ -160,7 +155,7 @@ export class MemoryKvTable implements KvTable {
       .liveKeys()
       .filter((key) => key.startsWith(prefix))
       .sort()
-      .map((key) => toEntry(key, this.#data.live(key)!));
+      .map((key) => toKvEntry(key, this.#data.live(key)!));
   }
 
   /**
@@ -169,7 +164,7 @@ export class MemoryKvTable implements KvTable {
    */
   watch(): KvWatch {
     this.#checkOpen();
-    const watch = new MemoryKvWatch(() => {
+    const watch = new QueuedKvWatch(() => {
       this.#data.removeWatch(watch);
       this.#watches.delete(watch);
     });
@@ -218,65 +213,4 @@ export class MemoryKvStore {
     }
     return existing.openHandle();
   }
-}
-
-class MemoryKvWatch implements KvWatch {
-  readonly #queue: KvChange[] = [];
-  readonly #onClose: () => void;
-  #wake: ((result: IteratorResult<KvChange>) => void) | undefined;
-  #closed = false;
-
-  constructor(onClose: () => void) {
-    this.#onClose = onClose;
-  }
-
-  push(change: KvChange): void {
-    if (this.#closed) return;
-    const wake = this.#wake;
-    this.#wake = undefined;
-    if (wake !== undefined) wake({ done: false, value: change });
-    else this.#queue.push(change);
-  }
-
-  /** Ends the iteration at once; changes not yet taken are dropped. Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#queue.length = 0;
-    this.#onClose();
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.({ done: true, value: undefined });
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<KvChange> {
-    return {
-      next: () => {
-        if (this.#closed) return Promise.resolve({ done: true, value: undefined });
-        const change = this.#queue.shift();
-        if (change !== undefined) return Promise.resolve({ done: false, value: change });
-        if (this.#wake !== undefined) return Promise.reject(new SwitchboardError("internal", "a KvWatch has one reader at a time"));
-        return new Promise((resolve) => (this.#wake = resolve));
-      },
-      return: () => {
-        this.close();
-        return Promise.resolve({ done: true, value: undefined });
-      },
-    };
-  }
-}
-
-function toEntry(key: string, stored: Stored): KvEntry {
-  return Object.freeze({ key, value: stored.value.slice(), revision: stored.revision, writtenAtMs: stored.writtenAtMs });
-}
-
-function mismatch(key: string, op: string, expected: string, actual: number | undefined): SwitchboardError {
-  const found = actual === undefined ? "no live entry" : `revision ${actual}`;
-  return new SwitchboardError("etag_mismatch", `${op} ${JSON.stringify(key)}: ${expected}, found ${found}`, {
-    context: { key, op, revision: actual },
-  });
 }
