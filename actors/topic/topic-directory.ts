@@ -48,19 +48,18 @@ export const TopicDirectory = defineActor({
 });
 
 function insert(sorted: string[], value: string): boolean {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid]! < value) lo = mid + 1;
-    else hi = mid;
-  }
-  if (sorted[lo] === value) return false;
-  sorted.splice(lo, 0, value);
+  const at = lowerBound(sorted, value);
+  if (sorted[at] === value) return false;
+  sorted.splice(at, 0, value);
   return true;
 }
 
 function has(sorted: string[], value: string): boolean {
+  return sorted[lowerBound(sorted, value)] === value;
+}
+
+/** The first index whose element is not below `value` (binary search). */
+function lowerBound(sorted: readonly string[], value: string): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {
@@ -68,7 +67,7 @@ function has(sorted: string[], value: string): boolean {
     if (sorted[mid]! < value) lo = mid + 1;
     else hi = mid;
   }
-  return sorted[lo] === value;
+  return lo;
 }
 
 function remove(sorted: string[], value: string): boolean {

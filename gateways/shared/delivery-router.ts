@@ -289,16 +289,21 @@ export class DeliveryRouter {
     held.sub.close().catch(() => undefined);
   }
 
+  /** An event from another node; undefined (and logged) when it cannot be decoded. */
+  #decode(data: Uint8Array): Event | undefined {
+    try {
+      return Event.decode(data);
+    } catch (err) {
+      this.#logger.warn({ err }, "an event from another node could not be decoded");
+      return undefined;
+    }
+  }
+
   /** A message a shared group's queue subscription got: to one member here. */
   #arrivedShared(group: SharedGroup, data: Uint8Array): void {
     if (group.members.length === 0) return;
-    let event: Event;
-    try {
-      event = Event.decode(data);
-    } catch (err) {
-      this.#logger.warn({ err }, "an event from another node could not be decoded");
-      return;
-    }
+    const event = this.#decode(data);
+    if (event === undefined) return;
     const member = pickMember(group);
     this.metrics.delivered++;
     try {
@@ -309,13 +314,8 @@ export class DeliveryRouter {
   }
 
   #arrived(data: Uint8Array): void {
-    let event: Event;
-    try {
-      event = Event.decode(data);
-    } catch (err) {
-      this.#logger.warn({ err }, "an event from another node could not be decoded");
-      return;
-    }
+    const event = this.#decode(data);
+    if (event === undefined) return;
     if (this.#recentSet.has(event.eventId)) {
       this.metrics.duplicates++;
       return;
