@@ -72,8 +72,6 @@ export class MqttConnection {
   #state: "awaiting-connect" | "connecting" | "open" | "closed" = "awaiting-connect";
   #version: Version = 4;
   #id: MqttIdentity | undefined;
-  /** Recorded in the cluster's table of live connections (`ctx.live`). */
-  #recorded = false;
   /** Holds one of the gateway's `maxConnections` places. */
   #admitted = false;
   /** The client's access list, from CONNECT on. */
@@ -454,10 +452,7 @@ export class MqttConnection {
     this.#state = "open";
     this.#ctx.metrics.connections++;
     this.#ctx.metrics.connectionsTotal++;
-    if (this.#ctx.live !== undefined) {
-      this.#ctx.live.add(identity.tenant, clientId, this.#connectionId);
-      this.#recorded = true;
-    }
+    this.#ctx.live?.add(identity.tenant, clientId, this.#connectionId);
     const connack: Packet = { cmd: "connack", sessionPresent: s.sessionPresent, returnCode: 0, reasonCode: 0 };
     if (version === 5) {
       connack.properties = {
@@ -1199,7 +1194,7 @@ export class MqttConnection {
       this.#ctx.logger.warn({ err, clientId: who?.clientId }, "the session did not hear of the disconnection");
     }
     // Forgotten once the session was told: a node dying before then leaves it to the cluster to tell.
-    if (this.#recorded) this.#ctx.live?.remove(this.#connectionId);
+    if (wasOpen) this.#ctx.live?.remove(this.#connectionId);
     this.#onClosedHook?.();
   }
 

@@ -64,7 +64,7 @@ export interface MqttContext {
   readonly metrics: MqttMetrics;
   readonly logger: Logger;
   /** In a cluster: records open connections, so a node's death ends them in their sessions. */
-  live?: { add(tenant: string, clientId: string, connectionId: string): void; remove(connectionId: string): void };
+  readonly live?: { add(tenant: string, clientId: string, connectionId: string): void; remove(connectionId: string): void };
   /** Takes one of the node's `maxConnections` places for a CONNECT; false when none is left. */
   admit(): boolean;
   /** Gives back a place `admit` gave, when the connection ends (refused or closed). */

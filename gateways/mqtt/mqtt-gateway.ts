@@ -74,16 +74,27 @@ export class MqttGateway {
   constructor(o: MqttGatewayOptions) {
     const limits = { ...defaultMqttLimits, ...o.limits };
     const logger = o.logger.child({ component: "mqtt" });
+    const session: MqttContext["session"] = (tenant, clientId) => o.runtime.ref(o.sessionActor, `${tenant}:${clientId}`);
+    this.#live =
+      o.live === undefined
+        ? undefined
+        : new LiveConnections({
+            ...o.live,
+            nodeId: o.nodeId,
+            logger,
+            lost: async (tenant, clientId, connectionId) => void (await session(tenant, clientId).call("disconnect", { connectionId, sendWill: true })),
+          });
     this.#ctx = {
       nodeId: o.nodeId,
       messaging: o.messaging,
-      session: (tenant, clientId) => o.runtime.ref(o.sessionActor, `${tenant}:${clientId}`),
+      session,
       routes: o.routes,
       authenticate: (login) => o.authenticate(login),
       access: o.access,
       limits,
       metrics: this.metrics,
       logger,
+      live: this.#live,
       admit: () => {
         if (this.#admitted >= limits.maxConnections) return false;
         this.#admitted++;
@@ -91,16 +102,6 @@ export class MqttGateway {
       },
       leave: () => void this.#admitted--,
     };
-    if (o.live !== undefined) {
-      const session = this.#ctx.session;
-      this.#live = new LiveConnections({
-        ...o.live,
-        nodeId: o.nodeId,
-        logger,
-        lost: async (tenant, clientId, connectionId) => void (await session(tenant, clientId).call("disconnect", { connectionId, sendWill: true })),
-      });
-      this.#ctx.live = this.#live;
-    }
   }
 
   /** In a cluster, ends the connections this node held in a previous life; then listen. */
