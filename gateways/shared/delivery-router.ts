@@ -87,8 +87,23 @@ export class DeliveryRouter {
   #stamp = 0;
   /** Deliveries in progress (a receiver may publish from within one). */
   #depth = 0;
-  readonly #touched: Slot[] = [];
-  readonly #lists: Entry[][] = [];
+  /** The outermost delivery's collection, reused; a nested one makes its own. */
+  readonly #outermost: Collection = { stamp: 0, touched: [], lists: [] };
+  /** The delivery whose matches are being collected now. */
+  #collecting: Collection = this.#outermost;
+  /** Adds a matched entry to the delivery being collected (a method, not a closure made per delivery). */
+  readonly #collect = (entry: Entry): void => {
+    const c = this.#collecting;
+    const slot = entry.slot;
+    if (slot.stamp !== c.stamp) {
+      slot.stamp = c.stamp;
+      slot.matched = [];
+      c.touched.push(slot);
+      c.lists.push(slot.matched);
+    }
+    slot.matched.push(entry);
+  };
+  readonly #collectGroup = (g: SharedGroup): void => this.#collect(pickMember(g));
 
   constructor(options: DeliveryRouterOptions = {}) {
     this.#transport = options.transport;
@@ -226,32 +241,22 @@ export class DeliveryRouter {
   }
 
   #deliver(tenant: string, channel: string, event: Event): void {
-    const stamp = ++this.#stamp;
     // The lists are captured per delivery: a receiver that publishes from `receive`
-    // starts a nested delivery that gives the slots new lists. The outermost delivery
-    // uses the router's own arrays; a nested one its own.
-    const outermost = this.#depth++ === 0;
-    const touched: Slot[] = outermost ? this.#touched : [];
-    const lists: Entry[][] = outermost ? this.#lists : [];
-    const collect = (entry: Entry) => {
-      const slot = entry.slot;
-      if (slot.stamp !== stamp) {
-        slot.stamp = stamp;
-        slot.matched = [];
-        touched.push(slot);
-        lists.push(slot.matched);
-      }
-      slot.matched.push(entry);
-    };
+    // starts a nested delivery that gives the slots new lists.
+    const outer = this.#collecting;
+    const c = this.#depth++ === 0 ? this.#outermost : { stamp: 0, touched: [], lists: [] };
+    c.stamp = ++this.#stamp;
+    this.#collecting = c;
+    const { touched, lists } = c;
     try {
       if (channel.startsWith("topic:")) {
         const name = channel.slice(6);
-        this.#topics.get(tenant)?.match(name, collect);
+        this.#topics.get(tenant)?.match(name, this.#collect);
         // Shared groups: here only on one node; in a cluster every message reaches them through their queue group.
-        if (this.#transport === undefined) this.#groups.get(tenant)?.match(name, (g) => collect(pickMember(g)));
+        if (this.#transport === undefined) this.#groups.get(tenant)?.match(name, this.#collectGroup);
       } else {
         const held = this.#exact.get(`${tenant}\u0000${channel}`);
-        if (held !== undefined) oneOrMoreEach(held, collect);
+        if (held !== undefined) oneOrMoreEach(held, this.#collect);
       }
       for (let i = 0; i < touched.length; i++) {
         this.metrics.delivered++;
@@ -263,12 +268,11 @@ export class DeliveryRouter {
       }
     } finally {
       this.#depth--;
+      this.#collecting = outer;
       // A slot keeps no entries between deliveries (it would hold them past their close).
       for (let i = 0; i < touched.length; i++) touched[i]!.matched = noEntries;
-      if (outermost) {
-        touched.length = 0;
-        lists.length = 0;
-      }
+      touched.length = 0;
+      lists.length = 0;
     }
   }
 
@@ -345,6 +349,13 @@ function pickMember(g: SharedGroup): Entry {
 }
 
 /** One receiver's grouping of its matched subscriptions for the event being delivered. */
+/** What one delivery matched: the slots it touched, and each one's entries. */
+interface Collection {
+  stamp: number;
+  readonly touched: Slot[];
+  readonly lists: Entry[][];
+}
+
 interface Slot {
   readonly receiver: Receiver;
   stamp: number;

@@ -4,10 +4,14 @@
  * and everything below, and a name starting with `$` is matched by no filter that
  * starts with a wildcard. Filters and names must already be checked.
  *
- * Matching walks one path per level, plus the `+` branch: a publish costs the depth of
- * the tree, not the number of subscriptions.
+ * Filters without wildcards, most of them (a device's own topic), are one map lookup
+ * by the whole name. The others are a tree: matching walks one path per level, plus
+ * the `+` branch, so a publish costs the depth of the tree, not the number of
+ * subscriptions; with no wildcard filter at all the name is not even split.
  */
 export class TopicTree<V> {
+  /** Filters without `+` or `#`, by the whole filter. */
+  readonly #exact = new Map<string, OneOrMore<V>>();
   readonly #root = new TreeNode<V>();
   #size = 0;
 
@@ -18,6 +22,14 @@ export class TopicTree<V> {
 
   /** Adds `value` under `filter`; false if it was there already. */
   add(filter: string, value: V): boolean {
+    if (!hasWildcard(filter)) {
+      const held = this.#exact.get(filter);
+      if (oneOrMoreHas(held, value)) return false;
+      const now = oneOrMoreAdd(held, value);
+      if (now !== held) this.#exact.set(filter, now);
+      this.#size++;
+      return true;
+    }
     let node = this.#root;
     const levels = filter.split("/");
     for (let i = 0; i < levels.length; i++) {
@@ -38,6 +50,15 @@ export class TopicTree<V> {
 
   /** Removes `value` from under `filter`; false if it was not there. Empty branches go. */
   remove(filter: string, value: V): boolean {
+    if (!hasWildcard(filter)) {
+      const held = this.#exact.get(filter);
+      if (!oneOrMoreHas(held, value)) return false;
+      const now = oneOrMoreDelete(held, value);
+      if (now === undefined) this.#exact.delete(filter);
+      else if (now !== held) this.#exact.set(filter, now);
+      this.#size--;
+      return true;
+    }
     const levels = filter.split("/");
     const path: TreeNode<V>[] = [this.#root];
     let node: TreeNode<V> | undefined = this.#root;
@@ -76,8 +97,11 @@ export class TopicTree<V> {
 
   /** Calls `visit` once for each (filter, value) that matches `name`. */
   match(name: string, visit: (value: V) => void): void {
-    const levels = name.split("/");
+    const exact = this.#exact.get(name);
+    if (exact !== undefined) oneOrMoreEach(exact, visit);
     const root = this.#root;
+    if (root.empty) return;
+    const levels = name.split("/");
     if (name.charCodeAt(0) === 0x24 /* $ */) {
       // [MQTT-4.7.2-1]: no wildcard at the first level matches a `$` name.
       const child = root.children?.get(levels[0]!);
@@ -95,12 +119,17 @@ export class TopicTree<V> {
   }
 }
 
+/** Filters are checked: a `+` or `#` anywhere is a wildcard level. */
+function hasWildcard(filter: string): boolean {
+  return filter.includes("+") || filter.includes("#");
+}
+
 class TreeNode<V> {
   children: Map<string, TreeNode<V>> | undefined;
   plus: TreeNode<V> | undefined;
   /** Values of filters ending here with `/#` (or `#` alone at the root). */
   hash: OneOrMore<V> | undefined;
-  /** Values of filters ending exactly here. */
+  /** Values of (wildcard) filters ending exactly here: `a/+` at the node under `+`. */
   exact: OneOrMore<V> | undefined;
 
   child(level: string): TreeNode<V> {
