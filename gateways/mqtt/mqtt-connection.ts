@@ -8,7 +8,7 @@ import { isSwitchboardError } from "../../runtime/index.ts";
 import { SeqTracker, type ClientConnection, type Delivery, type RouterSubscription } from "../shared/index.ts";
 import { FrameGuard } from "./frame-guard.ts";
 import type { MqttClientAccess, MqttContext, MqttIdentity } from "./mqtt-context.ts";
-import type { MqttTransport } from "./mqtt-transport.ts";
+import { beginAlone, endAlone, type MqttTransport } from "./mqtt-transport.ts";
 import { encodePublish, propertyList } from "./publish-encoder.ts";
 import { connectFault, repeatedProperty, supportedProtocol, topicFilterFault, topicNameFault, zeroPacketId } from "./packet-checks.ts";
 import { publishTopicIsUtf8, publishUserProperties, willUserProperties } from "./frame-properties.ts";
@@ -198,13 +198,20 @@ export class MqttConnection {
     this.#readAny = true;
     const v = this.#guard.push(chunk);
     // [MQTT-3.1.2-22]: keep alive counts Control Packets, not bytes: a client dribbling a packet that never ends times out.
-    if (v.frames.length > 0) this.#lastInboundAt = Date.now();
-    for (const frame of v.frames) {
-      if (this.#ended()) return; // a packet before closed the connection
-      this.#frame = frame;
-      if (!this.#fastPath(frame)) parseFrame(this, frame, this.#version);
+    const frames = v.frames;
+    if (frames.length > 0) this.#lastInboundAt = Date.now();
+    const alone = frames.length === 1;
+    if (alone) beginAlone();
+    try {
+      for (const frame of frames) {
+        if (this.#ended()) return; // a packet before closed the connection
+        this.#frame = frame;
+        if (!this.#fastPath(frame)) parseFrame(this, frame, this.#version);
+      }
+    } finally {
+      if (alone) endAlone();
+      this.#frame = undefined;
     }
-    this.#frame = undefined;
     if (v.verdict === "too-large") {
       // [MQTT-3.1.2-24]: a packet over the server's Maximum Packet Size is a Protocol Error; 0x95.
       return this.#protocolError(Reason.packetTooLarge, `a packet of ${v.bytes} bytes is over the maximum of ${this.#ctx.limits.maxPacketSize}`);
