@@ -348,7 +348,6 @@ function pickMember(g: SharedGroup): Entry {
   return m;
 }
 
-/** One receiver's grouping of its matched subscriptions for the event being delivered. */
 /** What one delivery matched: the slots it touched, and each one's entries. */
 interface Collection {
   stamp: number;
@@ -356,6 +355,7 @@ interface Collection {
   readonly lists: Entry[][];
 }
 
+/** One receiver's grouping of its matched subscriptions for the event being delivered. */
 interface Slot {
   readonly receiver: Receiver;
   stamp: number;
