@@ -95,3 +95,14 @@ export class FrameGuard {
     return v;
   }
 }
+
+/**
+ * Where a whole frame's variable header starts (a PUBLISH's topic name, a CONNECT's
+ * protocol name): after its first byte and its Remaining Length, which `FrameGuard`
+ * has checked is at most four bytes.
+ */
+export function variableHeaderAt(frame: Uint8Array): number {
+  let at = 1;
+  while ((frame[at]! & 0x80) !== 0) at++;
+  return at + 1;
+}

@@ -1,4 +1,5 @@
 import { isUtf8 } from "node:buffer";
+import { variableHeaderAt } from "./frame-guard.ts";
 
 /**
  * What mqtt-packet's parser loses of a packet, read again from its bytes (a whole frame
@@ -8,16 +9,9 @@ import { isUtf8 } from "node:buffer";
  * puts integer-like names first), with a check that they fit their Property Length.
  */
 
-/** Where the variable header starts (a PUBLISH's topic name, a CONNECT's protocol name): after the fixed header. */
-function topicAt(frame: Uint8Array): number {
-  let at = 1;
-  while ((frame[at]! & 0x80) !== 0) at++;
-  return at + 1;
-}
-
 /** [MQTT-1.5.4-1]: the topic name is well-formed UTF-8. */
 export function publishTopicIsUtf8(frame: Uint8Array): boolean {
-  const at = topicAt(frame);
+  const at = variableHeaderAt(frame);
   const length = (frame[at]! << 8) | frame[at + 1]!;
   return isUtf8(frame.subarray(at + 2, at + 2 + length));
 }
@@ -79,7 +73,7 @@ function readProperties(frame: Buffer, at: number): { userProperties: UserProper
  * [MQTT-3.3.2-18]). Undefined when its property section is malformed.
  */
 export function publishUserProperties(frame: Buffer): UserProperty[] | undefined {
-  let at = topicAt(frame);
+  let at = variableHeaderAt(frame);
   const qos = (frame[0]! >> 1) & 3;
   at += 2 + frame.readUInt16BE(at) + (qos > 0 ? 2 : 0);
   return readProperties(frame, at)?.userProperties;
@@ -91,9 +85,8 @@ export function publishUserProperties(frame: Buffer): UserProperty[] | undefined
  * ([MQTT-3.3.2-18]). Undefined when the frame has no will or is malformed.
  */
 export function willUserProperties(frame: Buffer): UserProperty[] | undefined {
-  let at = topicAt(frame); // the protocol name's length, after the fixed header
-  if (at + 2 > frame.length) return undefined;
-  at += 2 + frame.readUInt16BE(at); // the protocol name
+  let at = protocolLevelAt(frame);
+  if (at === undefined) return undefined;
   const flags = frame[at + 1];
   if (flags === undefined || (flags & 0x04) === 0) return undefined;
   at += 4; // level, flags, keep alive
@@ -102,4 +95,17 @@ export function willUserProperties(frame: Buffer): UserProperty[] | undefined {
   at = connect.end;
   at += 2 + frame.readUInt16BE(at); // the client identifier
   return readProperties(frame, at)?.userProperties;
+}
+
+/** The Protocol Level of a CONNECT frame (3.1.2.2); 0 when the frame is too short to hold one. */
+export function connectLevel(frame: Buffer): number {
+  const at = protocolLevelAt(frame);
+  return at === undefined ? 0 : (frame[at] ?? 0);
+}
+
+/** Where a CONNECT frame's Protocol Level is: after its fixed header and protocol name. */
+function protocolLevelAt(frame: Buffer): number | undefined {
+  const at = variableHeaderAt(frame);
+  if (at + 2 > frame.length) return undefined;
+  return at + 2 + frame.readUInt16BE(at);
 }

@@ -11,7 +11,7 @@ import type { MqttClientAccess, MqttContext, MqttIdentity } from "./mqtt-context
 import { beginAlone, endAlone, type MqttTransport } from "./mqtt-transport.ts";
 import { encodePublish, propertyList } from "./publish-encoder.ts";
 import { connectFault, repeatedProperty, supportedProtocol, topicFilterFault, topicNameFault, zeroPacketId } from "./packet-checks.ts";
-import { publishTopicIsUtf8, publishUserProperties, willUserProperties } from "./frame-properties.ts";
+import { connectLevel, publishTopicIsUtf8, publishUserProperties, willUserProperties } from "./frame-properties.ts";
 import { QueueAcks } from "./queue-acks.ts";
 import { readPlainPublish } from "./publish-decoder.ts";
 import { ConnackV3, connackV3, Reason } from "./reason-codes.ts";
@@ -289,7 +289,7 @@ export class MqttConnection {
     if (this.#state === "closed") return;
     if (this.#state === "awaiting-connect") {
       // [MQTT-3.1.2-2]: an unsupported protocol level gets CONNACK 0x01 (3.1.1) / 0x84 (above 5), then close.
-      if (/protocol version/i.test(err.message)) return this.#refuseVersion(connectLevel(this.#frame), err.message);
+      if (/protocol version/i.test(err.message)) return this.#refuseVersion(this.#frame === undefined ? 0 : connectLevel(this.#frame), err.message);
       // [MQTT-3.1.0-1], [MQTT-3.1.2-1]: anything else before a valid CONNECT closes the connection.
       return this.#drop(`not a valid CONNECT: ${err.message}`);
     }
@@ -1230,15 +1230,6 @@ export class MqttConnection {
 
 /** The queue entry a message came in, for its delivery options. */
 const queuedBy = new WeakMap<Message, QueuedMessage>();
-/** The Protocol Level of a CONNECT frame (after the fixed header and the protocol name); 0 when it is not there. */
-function connectLevel(frame: Buffer | undefined): number {
-  if (frame === undefined) return 0;
-  let at = 1;
-  while (at < frame.length && (frame[at]! & 0x80) !== 0) at++;
-  at++;
-  if (at + 2 > frame.length) return 0;
-  return frame[at + 2 + frame.readUInt16BE(at)] ?? 0;
-}
 
 /** What `onParsed` read from a PUBLISH's bytes. */
 const badTopic = Symbol("bad topic");

@@ -1,4 +1,5 @@
 import type { IPublishPacket } from "mqtt-packet";
+import { variableHeaderAt } from "./frame-guard.ts";
 
 /**
  * Reads the commonest PUBLISH on the hot path without mqtt-packet: one with no
@@ -14,9 +15,7 @@ export function readPlainPublish(frame: Buffer, version: number): IPublishPacket
   const b0 = frame[0]!;
   const qos = (b0 >> 1) & 3;
   if (qos === 3) return undefined;
-  let at = 1;
-  while (at < 5 && (frame[at]! & 0x80) !== 0) at++;
-  at++;
+  let at = variableHeaderAt(frame);
   if (at + 2 > frame.length) return undefined;
   const topicLength = (frame[at]! << 8) | frame[at + 1]!;
   const topicStart = at + 2;

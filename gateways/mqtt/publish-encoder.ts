@@ -1,4 +1,5 @@
 import type { Message } from "../../protos/index.ts";
+import { variableHeaderAt } from "./frame-guard.ts";
 
 /** What varies per delivery of one message to one client. */
 export interface PublishOptions {
@@ -42,13 +43,9 @@ export function encodePublish(topic: string, message: Message, o: PublishOptions
   if (o.qos === 0) return c.bytes;
   const copy = Buffer.allocUnsafe(c.bytes.length);
   c.bytes.copy(copy);
-  // Fixed header: one byte, then the remaining length (1-4 bytes); then the topic
-  // (2-byte length + bytes); then the packet identifier.
-  let at = 1;
-  while ((copy[at]! & 0x80) !== 0) at++;
-  at++;
-  at += 2 + copy.readUInt16BE(at);
-  copy.writeUInt16BE(o.packetId, at);
+  // After the fixed header, the topic (2-byte length + bytes), then the packet identifier.
+  const at = variableHeaderAt(copy);
+  copy.writeUInt16BE(o.packetId, at + 2 + copy.readUInt16BE(at));
   return copy;
 }
 
