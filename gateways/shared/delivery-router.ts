@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { Event } from "../../protos/index.ts";
 import { createLogger, type Logger, type Transport, type TransportSubscription } from "../../runtime/index.ts";
 import { channelSubject, filterSubjects } from "./delivery-subjects.ts";
-import { oneOrMoreAdd, oneOrMoreDelete, oneOrMoreEach, oneOrMoreSize, TopicTree, type OneOrMore } from "./topic-tree.ts";
+import { oneOrMoreEach, oneOrMoreSize, OneOrMoreMap, TopicTree } from "./topic-tree.ts";
 
 /** Who gets events: a client connection, a gRPC stream. */
 export interface Receiver {
@@ -70,7 +70,7 @@ export class DeliveryRouter {
   readonly #prefix: string;
   readonly #logger: Logger;
   /** Exact channels: `tenant\0channel` → subscriptions. */
-  readonly #exact = new Map<string, OneOrMore<Entry>>();
+  readonly #exact = new OneOrMoreMap<string, Entry>();
   /** Topic filters per tenant. */
   readonly #topics = new Map<string, TopicTree<Entry>>();
   /** NATS subscriptions by subject, counted by local subscriptions that need them. */
@@ -136,10 +136,7 @@ export class DeliveryRouter {
       if (tree === undefined) this.#topics.set(tenant, (tree = new TopicTree()));
       tree.add(channel.slice(6), entry);
     } else {
-      const key = `${tenant}\u0000${channel}`;
-      const held = this.#exact.get(key);
-      const now = oneOrMoreAdd(held, entry);
-      if (now !== held) this.#exact.set(key, now);
+      this.#exact.add(`${tenant}\u0000${channel}`, entry);
     }
     for (const subject of subjects) this.#retain(subject);
     return entry;
@@ -231,11 +228,7 @@ export class DeliveryRouter {
       const tree = this.#topics.get(entry.tenant);
       if (tree?.remove(entry.channel.slice(6), entry) && tree.size === 0) this.#topics.delete(entry.tenant);
     } else {
-      const key = `${entry.tenant}\u0000${entry.channel}`;
-      const held = this.#exact.get(key);
-      const now = oneOrMoreDelete(held, entry);
-      if (now === undefined) this.#exact.delete(key);
-      else if (now !== held) this.#exact.set(key, now);
+      this.#exact.delete(`${entry.tenant}\u0000${entry.channel}`, entry);
     }
     for (const subject of entry.subjects) this.#release(subject);
   }

@@ -11,7 +11,7 @@
  */
 export class TopicTree<V> {
   /** Filters without `+` or `#`, by the whole filter. */
-  readonly #exact = new Map<string, OneOrMore<V>>();
+  readonly #exact = new OneOrMoreMap<string, V>();
   readonly #root = new TreeNode<V>();
   #size = 0;
 
@@ -23,10 +23,7 @@ export class TopicTree<V> {
   /** Adds `value` under `filter`; false if it was there already. */
   add(filter: string, value: V): boolean {
     if (!hasWildcard(filter)) {
-      const held = this.#exact.get(filter);
-      if (oneOrMoreHas(held, value)) return false;
-      const now = oneOrMoreAdd(held, value);
-      if (now !== held) this.#exact.set(filter, now);
+      if (!this.#exact.add(filter, value)) return false;
       this.#size++;
       return true;
     }
@@ -51,11 +48,7 @@ export class TopicTree<V> {
   /** Removes `value` from under `filter`; false if it was not there. Empty branches go. */
   remove(filter: string, value: V): boolean {
     if (!hasWildcard(filter)) {
-      const held = this.#exact.get(filter);
-      if (!oneOrMoreHas(held, value)) return false;
-      const now = oneOrMoreDelete(held, value);
-      if (now === undefined) this.#exact.delete(filter);
-      else if (now !== held) this.#exact.set(filter, now);
+      if (!this.#exact.delete(filter, value)) return false;
       this.#size--;
       return true;
     }
@@ -192,4 +185,36 @@ export function oneOrMoreEach<V>(s: OneOrMore<V>, visit: (value: V) => void): vo
 
 export function oneOrMoreSize<V>(s: OneOrMore<V> | undefined): number {
   return s instanceof More ? s.size : s === undefined ? 0 : 1;
+}
+
+/** Keys to one value or more (`OneOrMore`): a key with one value holds no set. */
+export class OneOrMoreMap<K, V> {
+  readonly #map = new Map<K, OneOrMore<V>>();
+
+  get(key: K): OneOrMore<V> | undefined {
+    return this.#map.get(key);
+  }
+
+  /** Adds `value` under `key`; false if it was there already. */
+  add(key: K, value: V): boolean {
+    const held = this.#map.get(key);
+    if (oneOrMoreHas(held, value)) return false;
+    const now = oneOrMoreAdd(held, value);
+    if (now !== held) this.#map.set(key, now);
+    return true;
+  }
+
+  /** Removes `value` from under `key`; false if it was not there. A key left with none goes. */
+  delete(key: K, value: V): boolean {
+    const held = this.#map.get(key);
+    if (!oneOrMoreHas(held, value)) return false;
+    const now = oneOrMoreDelete(held, value);
+    if (now === undefined) this.#map.delete(key);
+    else if (now !== held) this.#map.set(key, now);
+    return true;
+  }
+
+  values(): IterableIterator<OneOrMore<V>> {
+    return this.#map.values();
+  }
 }
