@@ -79,8 +79,7 @@ export class LevelStateStore implements StateStore {
     this.#check(key);
     // Through the lock too, so close() can wait for reads in flight as well as writes.
     return this.#lock.run(key, async () => {
-      await this.#opened();
-      const stored = this.#read(key);
+      const stored = await this.#read(key);
       return stored === undefined ? absentRecord : toRecord(stored);
     });
   }
@@ -88,8 +87,7 @@ export class LevelStateStore implements StateStore {
   async claim(key: string): Promise<StateRecord> {
     this.#check(key);
     return this.#lock.run(key, async () => {
-      await this.#opened();
-      const current = this.#read(key);
+      const current = await this.#read(key);
       const next = {
         value: current?.value,
         epoch: (current?.epoch ?? 0) + 1,
@@ -123,8 +121,7 @@ export class LevelStateStore implements StateStore {
 
   #update(key: string, value: Uint8Array | undefined, expect: SaveExpectation): Promise<string> {
     return this.#lock.run(key, async () => {
-      await this.#opened();
-      const current = this.#read(key);
+      const current = await this.#read(key);
       assertWritable(key, { etag: current === undefined ? null : etagOf(current), epoch: current?.epoch ?? 0 }, expect);
       const next = { value, epoch: current?.epoch ?? 0, revision: (current?.revision ?? 0) + 1 };
       await this.#write(key, next);
@@ -132,12 +129,9 @@ export class LevelStateStore implements StateStore {
     });
   }
 
-  /** A database still opening cannot be read synchronously: wait for it (a borrowed one the caller did not await). */
-  async #opened(): Promise<void> {
+  async #read(key: string): Promise<LevelRecord | undefined> {
+    // A database still opening cannot be read synchronously: wait for it (a borrowed one the caller did not await).
     if (this.#db.status !== "open") await this.open();
-  }
-
-  #read(key: string): LevelRecord | undefined {
     let bytes: Uint8Array | undefined;
     try {
       bytes = this.#db.getSync(key, encodings);
