@@ -66,6 +66,14 @@ export const nodeRelay: MqttServerSpec = {
   },
 };
 
+/** Aedes (bench/fixtures/aedes-server.ts): the Node MQTT broker the issue's targets name. */
+export const aedes: MqttServerSpec = {
+  name: "aedes",
+  command(port) {
+    return { argv: [process.execPath, new URL("./fixtures/aedes-server.ts", import.meta.url).pathname, String(port)] };
+  },
+};
+
 /** Starts `argv` with the open-files soft limit raised to the hard limit; `exec` keeps the PID the child's. */
 export function spawnWithNofile(argv: readonly string[], options: { env?: NodeJS.ProcessEnv; stdio: Parameters<typeof spawn>[2]["stdio"] }): ChildProcess {
   const script = 'h=$(ulimit -Hn); [ "$h" = unlimited ] && h=1048576; ulimit -n "$h" && exec "$@"';

@@ -7,11 +7,16 @@
 // allow_anonymous, set_tcp_nodelay, persistence off, max_queued_messages 100000, a log
 // file). SB_BENCH_MQTT_SUBJECT=mosquitto makes the subject a second Mosquitto, which
 // checks the harness: every ratio should then come out near 1. SB_BENCH_MQTT_SUBJECT=relay
-// makes it bench/fixtures/mqtt-floor-relay.ts, a relay of exact topics on Node's sockets
-// with no broker logic: the floor a Node server starts from (pairs only; it has no
-// wildcards, so fan-in is not relayed). Both are started through
-// `sh -c 'ulimit -n <hard limit>; exec …'`, so the PID is the server's own and it can
-// hold the 5,000 idle connections; the generators are started the same way.
+// makes it bench/fixtures/mqtt-floor-relay.ts, a relay on Node's sockets with no broker
+// logic: the floor a Node server starts from. SB_BENCH_MQTT_FLOOR=1 runs that relay as a
+// third server in the same slices as the other two, and adds `floor` (its figure) and
+// `floor_ratio` (floor / reference) to each traffic and latency line: how much of the
+// ratio Node's sockets take before any broker work, measured in the same run.
+// SB_BENCH_MQTT_AEDES=1 does the same for Aedes (bench/fixtures/aedes-server.ts, the
+// `aedes` dev dependency with its in-memory defaults), as `aedes` and `aedes_ratio`.
+// The idle scenario measures each of them on a fresh server of its own. Every server is
+// started through `sh -c 'ulimit -n <hard limit>; exec …'`, so the PID is the server's
+// own and it can hold the 5,000 idle connections; the generators are started the same way.
 //
 // Load. Two generator processes (bench/fixtures/mqtt-load.ts), one holding the
 // publishers, one the subscribers: raw sockets with TCP_NODELAY, packets encoded once
@@ -74,14 +79,15 @@
 // earlier version read 13 KB/conn after them where a fresh Switchboard reads 32 KB).
 // For such a server it still includes garbage and heap headroom not yet given back.
 //
-// Environment: SB_BENCH_MQTT_SUBJECT (switchboard | mosquitto | relay), SB_BENCH_MQTT_ONLY
+// Environment: SB_BENCH_MQTT_SUBJECT (switchboard | mosquitto | relay), SB_BENCH_MQTT_FLOOR,
+// SB_BENCH_MQTT_AEDES, SB_BENCH_MQTT_ONLY
 // (comma list of fanin.q0, …, pairs.q1, a prefix such as fanin, latency, idle),
 // SB_BENCH_MQTT_SLICES (4), SB_BENCH_MQTT_SLICE_MS (1500), SB_BENCH_MQTT_WARMUP_MS
 // (2000), SB_BENCH_MQTT_IDLE (5000), SB_BENCH_MQTT_VERSION (4), SB_BENCH_MQTT_TICK_MS (5),
 // SB_BENCH_NODE_FLAGS (Node flags for the Switchboard server: `--cpu-prof --cpu-prof-dir=DIR`).
 import { execFileSync } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
-import { LoadAgent, RunningServer, cpuMicros, machineBusyMicros, mosquitto, nodeRelay, rssBytes, switchboard } from "./mqtt-servers.ts";
+import { LoadAgent, RunningServer, aedes, cpuMicros, machineBusyMicros, mosquitto, nodeRelay, rssBytes, switchboard, type MqttServerSpec } from "./mqtt-servers.ts";
 import { report } from "./report.ts";
 
 const env = process.env;
@@ -164,6 +170,12 @@ let tags = 0;
 const nextTag = () => `sbb${(tags++).toString(36)}`;
 
 const message = (err: unknown) => (err as Error).message;
+
+/** A server measured beside the subject and the reference (SB_BENCH_MQTT_FLOOR, SB_BENCH_MQTT_AEDES). */
+interface Extra {
+  readonly label: string;
+  readonly server: RunningServer;
+}
 
 interface IdleResult {
   readonly before: number; // RSS, bytes
@@ -402,6 +414,11 @@ export async function run(): Promise<void> {
     log(`${label}subject ${subject.name} pid ${subject.pid} port ${subject.port}; ${label}reference mosquitto pid ${reference.pid} port ${reference.port}`);
     return [subject, reference];
   };
+  // More servers measured in the same slices, each reported beside the reference under its label.
+  const extraSpecs: [string, MqttServerSpec][] = [
+    ...(env.SB_BENCH_MQTT_FLOOR === "1" && subjectSpec !== nodeRelay ? [["floor", nodeRelay] as [string, MqttServerSpec]] : []),
+    ...(env.SB_BENCH_MQTT_AEDES === "1" ? [["aedes", aedes] as [string, MqttServerSpec]] : []),
+  ];
   const stopPair = async (pair: readonly RunningServer[]) => {
     await Promise.all(pair.map((s) => s.stop()));
     for (const s of pair) servers.splice(servers.indexOf(s), 1);
@@ -410,8 +427,15 @@ export async function run(): Promise<void> {
   try {
     if (traffic.some((sc) => selected(`${sc.name}.q${sc.qos}`)) || selected("latency.q0") || selected("latency.q1")) {
       const [subject, reference] = await startPair("");
-      await measureLoad(subject, reference);
-      await stopPair([subject, reference]);
+      const extras: Extra[] = [];
+      for (const [label, spec] of extraSpecs) {
+        const server = await RunningServer.start(spec, label);
+        servers.push(server);
+        extras.push({ label, server });
+        log(`${label} ${server.name} pid ${server.pid} port ${server.port}`);
+      }
+      await measureLoad(subject, reference, extras);
+      await stopPair([subject, reference, ...extras.map((x) => x.server)]);
     }
     if (selected("idle")) {
       // Fresh servers: a garbage-collected server that has carried traffic has free heap
@@ -419,7 +443,14 @@ export async function run(): Promise<void> {
       const pair = await startPair("idle-");
       const [a, b] = [await bench.idle(pair[0]), await bench.idle(pair[1])];
       await stopPair(pair);
-      reportIdle(a, b);
+      const others: [string, IdleResult][] = [];
+      for (const [label, spec] of extraSpecs) {
+        const server = await RunningServer.start(spec, `idle-${label}`);
+        servers.push(server);
+        others.push([label, await bench.idle(server)]);
+        await stopPair([server]);
+      }
+      reportIdle(a, b, others);
     }
   } finally {
     await bench.stop();
@@ -428,11 +459,22 @@ export async function run(): Promise<void> {
     log(`done in ${Math.round((performance.now() - started) / 1000)} s`);
   }
 
-  async function measureLoad(subject: RunningServer, reference: RunningServer): Promise<void> {
+  async function measureLoad(subject: RunningServer, reference: RunningServer, extras: readonly Extra[]): Promise<void> {
     const sidesOf = (): Side[] => [
       { server: subject, key: "a", tally: emptyTally() },
       { server: reference, key: "b", tally: emptyTally() },
+      ...extras.map((x, i) => ({ server: x.server, key: `x${i}`, tally: emptyTally() })),
     ];
+    /** Each extra server's figure under its label, its ratio to the reference's, and (traffic) its side's fields. */
+    const extraFields = (sides: readonly Side[], figure: (t: Tally) => number, reference: number, sc?: Traffic) => {
+      const out: Record<string, unknown> = {};
+      extras.forEach(({ label }, i) => {
+        const t = sides[2 + i]!.tally;
+        const value = figure(t);
+        Object.assign(out, { [label]: value, [`${label}_ratio`]: value / reference }, sc === undefined ? (t.failure === undefined ? {} : { [`${label}_error`]: t.failure }) : sideFields(t, sc, `${label}_`));
+      });
+      return out;
+    };
 
     for (const sc of traffic) {
       const name = `${sc.name}.q${sc.qos}`;
@@ -459,6 +501,7 @@ export async function run(): Promise<void> {
         per_publisher_write: Math.round(((sc.rate / sc.topics.length) * tickMs) / 100) / 10,
         ...sideFields(value, sc, ""),
         ...sideFields(ref, sc, "reference_"),
+        ...extraFields(sides, cpuPerMessage, rv, sc),
         window_s: Math.round(value.ms / 100) / 10,
       });
     }
@@ -471,6 +514,7 @@ export async function run(): Promise<void> {
         warnIfBusy(`latency.q${qos}`, a, b);
         const sa = a.samples.sort((x, y) => x - y);
         const sb = b.samples.sort((x, y) => x - y);
+        for (const x of sides.slice(2)) x.tally.samples.sort((p, q) => p - q);
         const extra = {
           ...common,
           qos,
@@ -492,14 +536,17 @@ export async function run(): Promise<void> {
           const v = a.failure === undefined ? quantile(sa, q) : NaN;
           const rv = b.failure === undefined ? quantile(sb, q) : NaN;
           const max = label === "p99" ? { max_ms: round3(sa.at(-1)), reference_max_ms: round3(sb.at(-1)) } : {};
-          report({ name: `mqtt.latency.q${qos}.${label}_ms`, value: v, reference: rv, ratio: v / rv, unit: "ms", ...extra, ...max });
+          const others = extraFields(sides, (t) => (t.failure === undefined ? quantile(t.samples, q) : NaN), rv);
+          report({ name: `mqtt.latency.q${qos}.${label}_ms`, value: v, reference: rv, ratio: v / rv, unit: "ms", ...extra, ...max, ...others });
         }
       }
     }
   }
 
-  function reportIdle(a: IdleResult, b: IdleResult): void {
+  function reportIdle(a: IdleResult, b: IdleResult, others: readonly [string, IdleResult][]): void {
     const per = (x: typeof a) => (x.failure === undefined ? (x.after - x.before) / idleCount : NaN);
+    const extra: Record<string, unknown> = {};
+    for (const [label, x] of others) Object.assign(extra, { [label]: per(x), [`${label}_ratio`]: per(x) / per(b), [`${label}_connect_s`]: Math.round(x.connectMs / 100) / 10 }, x.failure === undefined ? {} : { [`${label}_error`]: x.failure });
     const mb = (n: number) => Math.round(n / 1e5) / 10;
     report({
       name: "mqtt.idle.bytes_per_conn",
@@ -518,6 +565,7 @@ export async function run(): Promise<void> {
       reference_connect_s: Math.round(b.connectMs / 100) / 10,
       ...(a.failure === undefined ? {} : { error: a.failure }),
       ...(b.failure === undefined ? {} : { reference_error: b.failure }),
+      ...extra,
     });
   }
 }
