@@ -91,6 +91,7 @@ export class ClientConnection implements Receiver {
   #subsMap: Map<string, RouterSubscription> | undefined;
   #watchesMap: Map<string, RouterSubscription> | undefined;
   #userSub: RouterSubscription | undefined;
+  /** The inbox in order; made when the inbox first has something for this connection (most never do). */
   #inbox: SeqTracker | undefined;
   /** Inbox events that came before the session answered the attach. */
   #early: Event[] | undefined;
@@ -100,7 +101,6 @@ export class ClientConnection implements Receiver {
   /** The device's place when it attached: what it had acknowledged before. */
   #resumedAfter = 0;
   #lastSeq = 0;
-  #inboxFetch: ((from: number) => Promise<{ messages: Message[]; lastSeq: number }>) | undefined;
   #ackTimer: ReturnType<typeof setTimeout> | undefined;
   #offResync: (() => void) | undefined;
   #closed: Promise<void> | undefined;
@@ -145,18 +145,14 @@ export class ClientConnection implements Receiver {
     this.tookOver = r.tookOver;
     this.#resumedAfter = r.resumeFrom - 1;
     this.#lastSeq = r.lastSeq;
-    this.#inboxFetch = async (from) => {
-      const page = await session.call("fetch", { fromSeq: from, limit: 200 });
-      return { messages: page.messages.map((x: unknown) => Message.fromJSON(x)), lastSeq: page.lastSeq };
-    };
-    this.#inbox = this.#newInbox(this.#resumedAfter);
-    this.#inbox.head(r.lastSeq);
     this.#attached = true;
+    if (r.lastSeq > this.#resumedAfter) this.#inboxTracker().head(r.lastSeq);
     for (const e of this.#early ?? []) this.#fromUserChannel(e);
     this.#early = undefined;
     // Only a cluster misses events (while cut off from NATS): a single node never resyncs.
     if (m.router.clustered) this.#offResync = m.router.onResync(() => {
-      this.#inbox?.head(this.#inbox.cursor + 1);
+      const inbox = this.#inboxTracker();
+      inbox.head(inbox.cursor + 1);
       for (const sub of this.#subsMap?.values() ?? []) {
         const t = (sub.data as SubscriptionData).tracker;
         t?.head(t.cursor + 1);
@@ -203,10 +199,17 @@ export class ClientConnection implements Receiver {
     this.#options.listener.message(m, { kind: "topic", subscriptions: data });
   }
 
+  #inboxTracker(): SeqTracker {
+    return (this.#inbox ??= this.#newInbox(this.#resumedAfter));
+  }
+
   #newInbox(cursor: number): SeqTracker {
     return new SeqTracker({
       cursor,
-      fetch: this.#inboxFetch!,
+      fetch: async (from) => {
+        const page = await this.#messaging.session(this.tenant, this.user).call("fetch", { fromSeq: from, limit: 200 });
+        return { messages: page.messages.map((x: unknown) => Message.fromJSON(x)), lastSeq: page.lastSeq };
+      },
       deliver: (message) => {
         if (message.seq > this.#lastSeq) this.#lastSeq = message.seq;
         this.#options.listener.message(message, { kind: "inbox" });
@@ -228,8 +231,8 @@ export class ClientConnection implements Receiver {
   }
 
   #fromUserChannel(event: Event): void {
-    if (event.message !== undefined) this.#inbox!.offer(event.message);
-    else if (event.head !== undefined) this.#inbox!.head(event.head.seq);
+    if (event.message !== undefined) this.#inboxTracker().offer(event.message);
+    else if (event.head !== undefined) this.#inboxTracker().head(event.head.seq);
     else if (event.takeover !== undefined && event.takeover.resource === this.resource && event.takeover.connectionId !== this.connectionId && !this.#takenOver) {
       this.#takenOver = true;
       this.#options.listener.takenOver?.();
@@ -371,7 +374,7 @@ export class ClientConnection implements Receiver {
     this.#inbox?.close();
     if (this.#ackTimer !== undefined) clearTimeout(this.#ackTimer);
     await this.#flushAck();
-    if (this.#takenOver || this.#inbox === undefined) return;
+    if (this.#takenOver || !this.#attached) return;
     await this.#messaging.session(this.tenant, this.user).call("detach", { resource: this.resource, connectionId: this.connectionId });
   }
 
