@@ -8,7 +8,7 @@ import { isSwitchboardError } from "../../runtime/index.ts";
 import { SeqTracker, type ClientConnection, type Delivery, type RouterSubscription } from "../shared/index.ts";
 import { FrameGuard } from "./frame-guard.ts";
 import type { MqttClientAccess, MqttContext, MqttIdentity } from "./mqtt-context.ts";
-import { beginAlone, endAlone, type MqttTransport } from "./mqtt-transport.ts";
+import { beginAlone, endAlone, type MqttTransport, type MqttTransportSink } from "./mqtt-transport.ts";
 import { encodePublish, propertyList } from "./publish-encoder.ts";
 import { connectFault, repeatedProperty, supportedProtocol, topicFilterFault, topicNameFault, zeroPacketId } from "./packet-checks.ts";
 import { connectLevel, publishTopicIsUtf8, publishUserProperties, willUserProperties } from "./frame-properties.ts";
@@ -61,7 +61,7 @@ const maxPendingBytes = 8 * 1024 * 1024;
  * client's messages keep their order. Spec references are to the MQTT 5.0
  * conformance statements ([MQTT-x.y.z-n]); 3.1.1 has the same ones where noted.
  */
-export class MqttConnection {
+export class MqttConnection implements MqttTransportSink {
   readonly #t: MqttTransport;
   readonly #ctx: MqttContext;
   readonly #guard: FrameGuard;
@@ -121,8 +121,7 @@ export class MqttConnection {
     this.#t = transport;
     this.#ctx = ctx;
     this.#guard = new FrameGuard(ctx.limits.maxPacketSize);
-    transport.onData((chunk) => this.#onData(chunk));
-    transport.onClose(() => void this.#closed("the connection was closed by the client or the network", true));
+    transport.bind(this);
   }
 
   // Made when first needed: an idle connection has none of them.
@@ -265,6 +264,16 @@ export class MqttConnection {
   /** @internal From the shared parser. */
   onParseError(err: Error): void {
     this.#onParseError(err);
+  }
+
+  /** @internal From the transport: bytes from the client. */
+  transportData(chunk: Buffer): void {
+    this.#onData(chunk);
+  }
+
+  /** @internal From the transport: the stream is closed. */
+  transportClosed(): void {
+    void this.#closed("the connection was closed by the client or the network", true);
   }
 
   // A connection is its own receiver and listener (methods, not closures made per

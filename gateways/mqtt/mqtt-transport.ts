@@ -19,9 +19,15 @@ export interface MqttTransport {
   destroy(): void;
   /** Stops (true) or resumes (false) reading, while inbound packets wait to be handled. */
   pause?(on: boolean): void;
-  onData(handler: (chunk: Buffer) => void): void;
-  /** Once, however it closed. */
-  onClose(handler: () => void): void;
+  /** From now on, hands `sink` what arrives and, once, the end. */
+  bind(sink: MqttTransportSink): void;
+}
+
+/** What a transport hands its bytes and its end to: the MQTT connection. */
+export interface MqttTransportSink {
+  transportData(chunk: Buffer): void;
+  /** Once, however the stream closed. */
+  transportClosed(): void;
 }
 
 export function socketTransport(socket: Socket, kind: "tcp" | "tls"): MqttTransport {
@@ -80,15 +86,26 @@ class SocketTransport implements MqttTransport {
     else this.#socket.resume();
   }
 
-  onData(handler: (chunk: Buffer) => void): void {
-    this.#socket.on("data", handler);
-  }
-
-  onClose(handler: () => void): void {
-    this.#socket.once("close", handler);
+  bind(sink: MqttTransportSink): void {
+    const socket = this.#socket as SinkSocket;
+    // Shared listeners that find the sink on the socket: no closures per connection.
+    socket[sinkKey] = sink;
+    socket.on("data", socketData);
+    socket.on("close", socketClosed); // a socket closes once
     // An error is followed by close; without a listener it would be thrown.
-    this.#socket.on("error", ignore);
+    socket.on("error", ignore);
   }
+}
+
+const sinkKey = Symbol("mqtt transport sink");
+type SinkSocket = Socket & { [sinkKey]: MqttTransportSink };
+
+function socketData(this: SinkSocket, chunk: Buffer): void {
+  this[sinkKey].transportData(chunk);
+}
+
+function socketClosed(this: SinkSocket): void {
+  this[sinkKey].transportClosed();
 }
 
 /** Writes made in one turn of the event loop leave in one system call. */
@@ -146,15 +163,14 @@ export function webSocketTransport(ws: WebSocket, remoteAddress: string, kind: "
     },
     destroy: () => ws.terminate(),
     pause: (on) => void (on ? ws.pause() : ws.resume()),
-    onData: (handler) =>
-      void ws.on("message", (data, isBinary) => {
+    bind(sink) {
+      ws.on("message", (data, isBinary) => {
         // [MQTT-6.0.0-1]: MQTT travels in binary frames only; a text frame closes the connection.
         if (!isBinary) return ws.close(1003, "MQTT uses binary frames");
-        handler(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
-      }),
-    onClose(handler) {
-      ws.once("close", handler);
-      ws.on("error", () => undefined);
+        sink.transportData(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
+      });
+      ws.once("close", () => sink.transportClosed());
+      ws.on("error", ignore);
     },
   };
 }
