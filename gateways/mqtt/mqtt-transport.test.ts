@@ -5,7 +5,7 @@ import { after, before, describe, it } from "node:test";
 import { beginAlone, endAlone, socketTransport, type MqttTransport } from "./mqtt-transport.ts";
 
 /** A real TCP connection: the server end wrapped as a transport, the client end read whole. */
-async function connected(server: Server): Promise<{ transport: MqttTransport; socket: Socket; received: () => Promise<Buffer> }> {
+async function connected(server: Server): Promise<{ transport: MqttTransport; socket: Socket; client: Socket; received: () => Promise<Buffer> }> {
   const accepted = once(server, "connection");
   const client = createConnection((server.address() as { port: number }).port, "127.0.0.1");
   await once(client, "connect");
@@ -15,6 +15,7 @@ async function connected(server: Server): Promise<{ transport: MqttTransport; so
   return {
     transport: socketTransport(socket, "tcp"),
     socket,
+    client,
     async received() {
       socket.end();
       await once(client, "end");
@@ -31,6 +32,22 @@ describe("socket transport", () => {
     await once(server, "listening");
   });
   after(() => server.close());
+
+  it("hands its sink each chunk the client sends and, once, the end", async () => {
+    const c = await connected(server);
+    const got: string[] = [];
+    let ends = 0;
+    c.transport.bind({ transportData: (chunk) => got.push(chunk.toString()), transportClosed: () => ends++ });
+    const client = c.client;
+    client.write("ab");
+    await new Promise((r) => setTimeout(r, 50));
+    client.write("c");
+    client.end();
+    await once(c.socket, "close");
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(got.join(""), "abc");
+    assert.equal(ends, 1);
+  });
 
   it("gathers the writes of one turn and sends them in order on the next tick", async () => {
     const c = await connected(server);
