@@ -406,27 +406,30 @@ export async function run(): Promise<void> {
     const [x, y] = [pct(a.othersCpuUs, a.ms), pct(b.othersCpuUs, b.ms)];
     if (a.failure === undefined && b.failure === undefined && Math.max(x, y) > busyWarnPct) log(`${name}: other processes used ${x}% and ${y}% of a core while the subject and the reference were measured; its figures are noisy`);
   };
+  /** Starts a server and keeps it in `servers`, which the end of the run stops whatever happens. */
+  const startServer = async (spec: MqttServerSpec, label: string): Promise<RunningServer> => {
+    const server = await RunningServer.start(spec, label);
+    servers.push(server);
+    return server;
+  };
   const startPair = async (label: string): Promise<[RunningServer, RunningServer]> => {
-    const subject = await RunningServer.start(subjectSpec, `${label}subject`);
-    servers.push(subject);
-    const reference = await RunningServer.start(mosquitto, `${label}reference`);
-    servers.push(reference);
+    const subject = await startServer(subjectSpec, `${label}subject`);
+    const reference = await startServer(mosquitto, `${label}reference`);
     log(`${label}subject ${subject.name} pid ${subject.pid} port ${subject.port}; ${label}reference mosquitto pid ${reference.pid} port ${reference.port}`);
     return [subject, reference];
   };
   // More servers measured in the same slices, each reported beside the reference under its label.
-  const extraSpecs: [string, MqttServerSpec][] = [
-    ...(env.SB_BENCH_MQTT_FLOOR === "1" && subjectSpec !== nodeRelay ? [["floor", nodeRelay] as [string, MqttServerSpec]] : []),
-    ...(env.SB_BENCH_MQTT_AEDES === "1" ? [["aedes", aedes] as [string, MqttServerSpec]] : []),
-  ];
+  const extraSpecs: [string, MqttServerSpec][] = [];
+  if (env.SB_BENCH_MQTT_FLOOR === "1" && subjectSpec !== nodeRelay) extraSpecs.push(["floor", nodeRelay]);
+  if (env.SB_BENCH_MQTT_AEDES === "1") extraSpecs.push(["aedes", aedes]);
   if (extraSpecs.length > 0 && version === 5) {
     // The relay answers in 3.1.1's form only, and Aedes does not speak MQTT 5.
     log(`${extraSpecs.map(([label]) => label).join(" and ")} not run: they speak MQTT 3.1.1 only (SB_BENCH_MQTT_VERSION=5)`);
     extraSpecs.length = 0;
   }
-  const stopPair = async (pair: readonly RunningServer[]) => {
-    await Promise.all(pair.map((s) => s.stop()));
-    for (const s of pair) servers.splice(servers.indexOf(s), 1);
+  const stopServers = async (some: readonly RunningServer[]) => {
+    await Promise.all(some.map((s) => s.stop()));
+    for (const s of some) servers.splice(servers.indexOf(s), 1);
   };
   const common = { subject: subjectSpec.name, mqtt_version: version === 5 ? "5.0" : "3.1.1" };
   try {
@@ -434,26 +437,24 @@ export async function run(): Promise<void> {
       const [subject, reference] = await startPair("");
       const extras: Extra[] = [];
       for (const [label, spec] of extraSpecs) {
-        const server = await RunningServer.start(spec, label);
-        servers.push(server);
+        const server = await startServer(spec, label);
         extras.push({ label, server });
         log(`${label} ${server.name} pid ${server.pid} port ${server.port}`);
       }
       await measureLoad(subject, reference, extras);
-      await stopPair([subject, reference, ...extras.map((x) => x.server)]);
+      await stopServers([subject, reference, ...extras.map((x) => x.server)]);
     }
     if (selected("idle")) {
       // Fresh servers: a garbage-collected server that has carried traffic has free heap
       // the connections would fit in unseen, and how much depends on what ran before.
       const pair = await startPair("idle-");
       const [a, b] = [await bench.idle(pair[0]), await bench.idle(pair[1])];
-      await stopPair(pair);
+      await stopServers(pair);
       const others: [string, IdleResult][] = [];
       for (const [label, spec] of extraSpecs) {
-        const server = await RunningServer.start(spec, `idle-${label}`);
-        servers.push(server);
+        const server = await startServer(spec, `idle-${label}`);
         others.push([label, await bench.idle(server)]);
-        await stopPair([server]);
+        await stopServers([server]);
       }
       reportIdle(a, b, others);
     }
